@@ -46,3 +46,5 @@ export {
   type SaveOptions,
   type SaveResult,
 } from './serde/io.js';
+export { GraphBuilder, toAttr, floatTensor, int64Tensor, type AttrInit } from './ir/builder.js';
+export { summarizeModel, dtypeLabel, type ModelSummary, type IoSummary, type TensorEntry, type DtypeStats } from './summary/summary.js';

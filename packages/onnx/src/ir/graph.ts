@@ -218,10 +218,17 @@ export class Graph {
   /** Values defined here: inputs, initializers, node outputs. */
   *values(): IterableIterator<Value> {
     const seen = new Set<Value>();
-    for (const v of this.inputs) if (!seen.has(v)) seen.add(v), yield v;
-    for (const v of this.initializers.values()) if (!seen.has(v)) seen.add(v), yield v;
-    for (const s of this.sparseInitializers.values()) if (!seen.has(s.value)) seen.add(s.value), yield s.value;
-    for (const n of this) for (const o of n.outputs) if (!seen.has(o)) seen.add(o), yield o;
+    const all = [
+      ...this.inputs,
+      ...this.initializers.values(),
+      ...[...this.sparseInitializers.values()].map((s) => s.value),
+      ...this.nodes().flatMap((n) => n.outputs),
+    ];
+    for (const v of all) {
+      if (seen.has(v)) continue;
+      seen.add(v);
+      yield v;
+    }
   }
 
   /** Finds a value by name in this graph (not in enclosing ones). */

@@ -1,0 +1,71 @@
+/**
+ * @module
+ * The `edgeforge` command: parses arguments, calls the packages, prints. Errors are one line
+ * (`edgeforge: <what and where>`), exit 1; usage errors exit 2; `--debug` adds the stack.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { convert } from './commands/convert.js';
+import { inspect } from './commands/inspect.js';
+import { CliError, UsageError, oneLine } from './errors.js';
+
+export { CliError, UsageError };
+
+interface Io {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+const defaultIo: Io = {
+  stdout: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+  stderr: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+};
+
+function program(io: Io): Command {
+  const p = new Command('edgeforge')
+    .description('Compress, optimize, prove and deploy ONNX models for edge devices.')
+    .option('--debug', 'print stack traces on errors')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s), outputError: () => {} })
+    .showSuggestionAfterError(true);
+
+  p.command('inspect')
+    .description('show what a model holds: IR, opsets, I/O, parameters by dtype, operators, MACs, largest tensors')
+    .argument('<model>', 'ONNX model file')
+    .option('--json', 'machine-readable output')
+    .addOption(new Option('--top <n>', 'how many of the largest tensors to list').default('10'))
+    .action((model: string, o: { json?: boolean; top: string }) => {
+      const top = Number(o.top);
+      if (!Number.isInteger(top) || top < 0) throw new UsageError(`--top: '${o.top}' is not a count`);
+      io.stdout(inspect(model, { json: o.json, top }).text);
+    });
+
+  p.command('convert')
+    .description('re-save a model, moving tensors to or from external data')
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('-o, --output <file>', 'output model file')
+    .option('--external-data [min-bytes]', 'store tensors of at least min-bytes (default 1024) in <output>.data')
+    .option('--inline', 'store every tensor inside the .onnx file (limit: 2 GiB)')
+    .option('--json', 'machine-readable output')
+    .action((model: string, o: { output: string; externalData?: boolean | string; inline?: boolean; json?: boolean }) => {
+      io.stdout(convert(model, o));
+    });
+  return p;
+}
+
+/** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 usage). */
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const debug = argv.includes('--debug');
+  try {
+    await program(io).parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) return 0; // --help, --version
+      io.stderr(`edgeforge: ${e.message.replace(/^error: /, '')}`);
+      return 2;
+    }
+    if (debug && e instanceof Error && e.stack) io.stderr(e.stack);
+    else io.stderr(`edgeforge: ${oneLine(e)}`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
