@@ -160,7 +160,8 @@ export function toTypedArray(t: Tensor): TypedArray {
   if (!Ctor) throw new Error(`tensor '${t.name}': no typed array for ${dtypeName(t.dtype)}`);
   const raw = t.bytes();
   if (raw.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(raw.buffer, raw.byteOffset, t.size);
-  const copy = raw.slice();
+  // Uint8Array.prototype.slice copies (Buffer#slice would return a view).
+  const copy = Uint8Array.prototype.slice.call(raw);
   return new Ctor(copy.buffer, 0, t.size);
 }
 

@@ -38,7 +38,9 @@ export function loadModel(path: string): Model {
     if (st.isDirectory()) throw new ModelLoadError(path, 'is a directory, not an ONNX file');
     if (st.size === 0) throw new ModelLoadError(path, 'is empty');
     if (st.size > PROTOBUF_LIMIT) throw new ModelLoadError(path, `is ${st.size} bytes, over protobuf's 2 GiB limit (large models keep tensors in external data)`);
-    bytes = readFileSync(abs);
+    const buf = readFileSync(abs);
+    // A plain Uint8Array view: decoded byte fields become Uint8Array views, never Buffers.
+    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (e) {
     if (e instanceof ModelLoadError) throw e;
     const err = e as NodeJS.ErrnoException;
