@@ -48,6 +48,7 @@ export class Node {
     this.overload = init.overload ?? '';
     this.docString = init.docString ?? '';
     this.attributes = new Map((init.attributes ?? []).map((a) => [a.name, a]));
+    for (const a of this.attributes.values()) for (const g of attrGraphs(a)) g.parentNode = this;
     for (const v of inputs) this.appendInput(v);
     const outs = init.outputs ?? 1;
     const list = typeof outs === 'number' ? Array.from({ length: outs }, () => '') : outs;
@@ -122,8 +123,10 @@ export class Node {
   attr(name: string): Attr | undefined {
     return this.attributes.get(name);
   }
+  /** Sets an attribute; graphs it holds become subgraphs of this node. */
   setAttr(a: Attr): void {
     this.attributes.set(a.name, a);
+    for (const g of attrGraphs(a)) g.parentNode = this;
   }
   getInt(name: string): number | undefined;
   getInt(name: string, def: number): number;
