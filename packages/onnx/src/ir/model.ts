@@ -13,6 +13,8 @@ export class FunctionDef {
   attributeDefaults: Attr[] = [];
   opsetImports = new Map<string, number>();
   overload = '';
+  /** Opaque wire details (extras of the opset_import entries). */
+  opaque?: unknown;
   constructor(
     public name: string,
     public domain: string,

@@ -196,6 +196,8 @@ function decodeFunction(fp: FunctionProto, ctx: Ctx): FunctionDef {
   f.attributes = [...fp.attribute];
   f.attributeDefaults = fp.attributeProto.map((ap) => decodeAttr(ap, new Scope(), ctx, undefined));
   for (const o of fp.opsetImport) f.opsetImports.set(o.domain, Number(o.version));
+  const opsetExtras = fp.opsetImport.map((o) => captureExtras(FunctionProtoSchema.field.opsetImport.message!, o));
+  if (opsetExtras.some(Boolean)) f.opaque = { opsetExtras };
   f.extras = captureExtras(FunctionProtoSchema, fp);
   return f;
 }

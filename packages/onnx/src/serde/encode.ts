@@ -124,7 +124,8 @@ function encodeFunction(f: FunctionDef, opts: EncodeOptions): FunctionProto {
   init.attributeProto = f.attributeDefaults.map((a) => encodeAttr(a, opts));
   init.node = f.graph.nodes().map((n) => encodeNode(n, opts));
   put(init, 'docString', f.docString);
-  init.opsetImport = [...f.opsetImports].map(([d, v]) => opset(d, v));
+  const fo = f.opaque as { opsetExtras?: (ProtoExtras | undefined)[] } | undefined;
+  init.opsetImport = [...f.opsetImports].map(([d, v], i) => opset(d, v, fo?.opsetExtras?.[i]));
   put(init, 'domain', f.domain);
   put(init, 'overload', f.overload);
   init.valueInfo = f.graph.valueInfo.map(valueInfo);
