@@ -81,6 +81,21 @@ describe('external data', () => {
     assert.deepEqual(toFloat32(loadModel(out).graph.initializers.get('w')!.const!), toFloat32(smallModel().graph.initializers.get('w')!.const!));
   });
 
+  it('saving over the loaded file keeps every tensor readable', () => {
+    const dir = join(tmp, 'inplace');
+    freshDir(dir);
+    const p = join(dir, 'm.onnx');
+    const expected = [...storedTensors(loadModel(modelPath('ocr-cls')))].map((x) => Buffer.from(x.tensor.bytes()));
+    saveModel(loadModel(modelPath('ocr-cls')), p, { externalDataThreshold: 0 });
+    const m = loadModel(p);
+    // A different layout in the same side file: offsets move, small tensors come back inline.
+    saveModel(m, p, { externalDataThreshold: 1024 });
+    const inMemory = [...storedTensors(m)].map((x) => Buffer.from(x.tensor.bytes()));
+    assert.deepEqual(inMemory, expected);
+    const reloaded = [...storedTensors(loadModel(p))].map((x) => Buffer.from(x.tensor.bytes()));
+    assert.deepEqual(reloaded, expected);
+  });
+
   it('names the problem when the side file is missing or short', () => {
     const dir = join(tmp, 'broken');
     freshDir(dir);

@@ -1,8 +1,8 @@
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import type { Model } from '../ir/model.js';
-import type { Tensor } from '../ir/tensor.js';
+import { ExternalTensor, MemoryTensor, type Tensor } from '../ir/tensor.js';
 import { allGraphs } from '../ir/traversal.js';
 import { AttrType } from '../ir/attr.js';
 import { decodeModel } from './decode.js';
@@ -14,6 +14,8 @@ import { ModelProtoSchema } from './proto/onnx_pb.js';
 export const PROTOBUF_LIMIT = 2 ** 31 - 1;
 /** Headroom for everything that is not tensor data when deciding whether a model fits inline. */
 const NON_TENSOR_MARGIN = 64 * 1024 * 1024;
+/** Tensors from this size move out when a model must use external data (onnx's default). */
+const AUTO_THRESHOLD = 1024;
 
 /** A model file could not be loaded: the message names the file and the problem. */
 export class ModelLoadError extends Error {
@@ -100,8 +102,8 @@ function checkExternalFiles(model: Model): void {
 export interface SaveOptions {
   /**
    * Tensors of at least this many bytes go to external data (`<model file>.data`), others inline.
-   * Without it, tensors stay where they were (inline, or external rewritten beside the output) and
-   * initializers move out automatically, largest first, when the model would pass 2 GiB.
+   * Without it, tensors stay where they were (inline, or external rewritten beside the output), and
+   * when the model would pass 2 GiB every initializer of 1 KiB or more moves out automatically.
    */
   externalDataThreshold?: number;
   /** Write every tensor inline (fails when that would pass protobuf's 2 GiB limit). */
@@ -119,8 +121,10 @@ export interface SaveResult {
 
 /**
  * Saves a model atomically: the .onnx and its side file are written to temporary names and renamed
- * into place only when both are complete. Tensors are streamed one at a time into the side file,
- * so memory stays bounded by the largest tensor.
+ * into place only when both are complete. Tensors are streamed one at a time into the side file
+ * (external sources are copied in fixed-size chunks), so memory stays bounded by the largest
+ * in-memory tensor. Saving over the file the model was loaded from is safe: tensors that read from
+ * the replaced side file are re-pointed at their new location (or kept in memory when inlined).
  */
 export function saveModel(model: Model, path: string, opts: SaveOptions = {}): SaveResult {
   const abs = resolve(path);
@@ -137,17 +141,17 @@ export function saveModel(model: Model, path: string, opts: SaveOptions = {}): S
       const fd = openSync(tmpData, 'w');
       try {
         let offset = 0;
+        const chunk = new Uint8Array(COPY_CHUNK);
         for (const t of external) {
           // Page-align large tensors so runtimes can map them.
           const align = t.nbytes >= 1 << 20 ? 4096 : 64;
           const pad = (align - (offset % align)) % align;
           if (pad) writeAll(fd, new Uint8Array(pad));
           offset += pad;
-          const b = t.bytes();
-          writeAll(fd, b);
-          refs.set(t, { location, offset, length: b.byteLength });
-          offset += b.byteLength;
-          externalBytes += b.byteLength;
+          const length = t.external ? copyRange(t.external.path, t.external.offset, t.external.length, fd, chunk) : writeAll(fd, t.bytes());
+          refs.set(t, { location, offset, length });
+          offset += length;
+          externalBytes += length;
         }
         fsyncSync(fd);
       } finally {
@@ -163,13 +167,62 @@ export function saveModel(model: Model, path: string, opts: SaveOptions = {}): S
     } finally {
       closeSync(fd);
     }
+    // Tensors reading from the side file about to be replaced: keep their bytes reachable.
+    const stale = [...storedTensors(model)].map((x) => x.tensor).filter((t) => t.external?.path === dataPath);
+    const keep = new Map<Tensor, Tensor>();
+    for (const t of stale) {
+      const ref = refs.get(t);
+      const next = ref
+        ? new ExternalTensor(t.dtype, t.dims, { path: dataPath, ...ref }, t.name)
+        : new MemoryTensor(t.dtype, t.dims, t.bytes(), t.name);
+      next.docString = t.docString;
+      next.metadataProps = t.metadataProps;
+      keep.set(t, next);
+    }
     if (external.size > 0) renameSync(tmpData, dataPath);
     renameSync(tmpModel, abs);
+    if (keep.size) replaceTensors(model, keep);
     return { bytes: bin.byteLength, externalTensors: external.size, externalBytes, ...(external.size ? { externalFile: dataPath } : {}) };
   } catch (e) {
     rmSync(tmpModel, { force: true });
     rmSync(tmpData, { force: true });
     throw e;
+  }
+}
+
+const COPY_CHUNK = 16 * 1024 * 1024;
+
+/** Copies a byte range of a file into `fd` through one reused buffer; returns the length. */
+function copyRange(path: string, offset: number, length: number, fd: number, chunk: Uint8Array): number {
+  const src = openSync(path, 'r');
+  try {
+    let done = 0;
+    while (done < length) {
+      const n = readSync(src, chunk, 0, Math.min(chunk.byteLength, length - done), offset + done);
+      if (n === 0) throw new Error(`${path} ended before byte ${offset + length}`);
+      writeAll(fd, n === chunk.byteLength ? chunk : chunk.subarray(0, n));
+      done += n;
+    }
+    return length;
+  } finally {
+    closeSync(src);
+  }
+}
+
+/** Swaps tensor objects wherever the model holds them (initializers, attributes, sparse parts). */
+function replaceTensors(model: Model, map: Map<Tensor, Tensor>): void {
+  for (const g of allGraphs(model)) {
+    for (const v of g.initializers.values()) if (v.const && map.has(v.const)) v.const = map.get(v.const);
+    for (const s of g.sparseInitializers.values()) {
+      s.tensor.values = map.get(s.tensor.values) ?? s.tensor.values;
+      s.tensor.indices = map.get(s.tensor.indices) ?? s.tensor.indices;
+    }
+    for (const n of g) {
+      for (const a of n.attributes.values()) {
+        if (a.type === AttrType.TENSOR && map.has(a.value)) a.value = map.get(a.value)!;
+        else if (a.type === AttrType.TENSORS) a.value = a.value.map((t) => map.get(t) ?? t);
+      }
+    }
   }
 }
 
@@ -180,9 +233,10 @@ export function serializeModel(model: Model): Uint8Array {
   return toBinary(ModelProtoSchema, modelToProto(model));
 }
 
-function writeAll(fd: number, b: Uint8Array): void {
+function writeAll(fd: number, b: Uint8Array): number {
   let done = 0;
   while (done < b.byteLength) done += writeSync(fd, b, done, Math.min(b.byteLength - done, 1 << 30));
+  return done;
 }
 
 function planExternal(model: Model, opts: SaveOptions): Set<Tensor> {
@@ -202,11 +256,13 @@ function planExternal(model: Model, opts: SaveOptions): Set<Tensor> {
   }
   let inline = all.filter((x) => !out.has(x.tensor)).reduce((s, x) => s + x.tensor.nbytes, 0);
   if (inline + NON_TENSOR_MARGIN > PROTOBUF_LIMIT) {
-    const movable = all.filter((x) => x.initializer && !out.has(x.tensor)).sort((a, b) => b.tensor.nbytes - a.tensor.nbytes);
-    for (const x of movable) {
-      if (inline + NON_TENSOR_MARGIN <= PROTOBUF_LIMIT) break;
-      out.add(x.tensor);
-      inline -= x.tensor.nbytes;
+    // Too big for one protobuf: every initializer of 1 KiB or more goes out (onnx's size_threshold),
+    // not just enough to squeeze under the limit, so the .onnx stays small and loads instantly.
+    for (const x of all) {
+      if (x.initializer && !out.has(x.tensor) && x.tensor.nbytes >= AUTO_THRESHOLD) {
+        out.add(x.tensor);
+        inline -= x.tensor.nbytes;
+      }
     }
     if (inline + NON_TENSOR_MARGIN > PROTOBUF_LIMIT) {
       throw new Error('model is over 2 GiB even with every initializer in external data (large Constant-node tensors?)');
