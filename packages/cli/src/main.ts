@@ -7,6 +7,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { convert } from './commands/convert.js';
 import { inspect } from './commands/inspect.js';
 import { CliError, UsageError, oneLine } from './errors.js';
+import { parseInputShapes } from './load.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
 
 export { CliError, UsageError };
 
@@ -33,10 +36,13 @@ function program(io: Io): Command {
     .argument('<model>', 'ONNX model file')
     .option('--json', 'machine-readable output')
     .addOption(new Option('--top <n>', 'how many of the largest tensors to list').default('10'))
-    .action((model: string, o: { json?: boolean; top: string }) => {
+    .option('--input-shape <name=dims>', 'fix an input shape for shape inference and MACs, e.g. x=1,3,224,224 (repeatable)', collect, [])
+    .option('--no-check', 'inspect even models that onnxruntime would refuse')
+    .action((model: string, o: { json?: boolean; top: string; inputShape: string[]; check: boolean }) => {
       const top = Number(o.top);
       if (!Number.isInteger(top) || top < 0) throw new UsageError(`--top: '${o.top}' is not a count`);
-      io.stdout(inspect(model, { json: o.json, top }).text);
+      const inputShapes = parseInputShapes(o.inputShape);
+      io.stdout(inspect(model, { json: o.json, top, check: o.check, ...(inputShapes ? { inputShapes } : {}) }).text);
     });
 
   p.command('convert')
@@ -45,8 +51,9 @@ function program(io: Io): Command {
     .requiredOption('-o, --output <file>', 'output model file')
     .option('--external-data [min-bytes]', 'store tensors of at least min-bytes (default 1024) in <output>.data')
     .option('--inline', 'store every tensor inside the .onnx file (limit: 2 GiB)')
+    .option('--no-check', 'convert even models that onnxruntime would refuse')
     .option('--json', 'machine-readable output')
-    .action((model: string, o: { output: string; externalData?: boolean | string; inline?: boolean; json?: boolean }) => {
+    .action((model: string, o: { output: string; externalData?: boolean | string; inline?: boolean; json?: boolean; check: boolean }) => {
       io.stdout(convert(model, o));
     });
   return p;

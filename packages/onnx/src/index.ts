@@ -47,4 +47,15 @@ export {
   type SaveResult,
 } from './serde/io.js';
 export { GraphBuilder, toAttr, floatTensor, int64Tensor, type AttrInit } from './ir/builder.js';
-export { summarizeModel, dtypeLabel, type ModelSummary, type IoSummary, type TensorEntry, type DtypeStats } from './summary/summary.js';
+export { summarizeModel, dtypeLabel, type SummaryOptions, type ModelSummary, type IoSummary, type TensorEntry, type DtypeStats } from './summary/summary.js';
+export { checkModel, assertValid, CheckError, checkRules, type CheckIssue, type CheckOptions, type Severity } from './checker/index.js';
+export {
+  inferShapes,
+  supportedOps,
+  estimateMacs,
+  modelMacs,
+  type InferOptions,
+  type InferReport,
+  type MacsOptions,
+  type ModelMacs,
+} from './shape-inference/index.js';

@@ -1,4 +1,5 @@
-import { loadModel, saveModel, type SaveResult } from '@edgeforge/onnx';
+import { saveModel, type SaveResult } from '@edgeforge/onnx';
+import { loadChecked } from '../load.js';
 import { UsageError } from '../errors.js';
 import { bytes, json } from '../output.js';
 
@@ -8,6 +9,8 @@ export interface ConvertOptions {
   externalData?: boolean | string;
   inline?: boolean;
   json?: boolean;
+  /** Refuse models that fail the checker (default true). */
+  check?: boolean;
 }
 
 /** Default size from which tensors move to external data (the same as onnx's `size_threshold`). */
@@ -21,7 +24,7 @@ export function convert(input: string, opts: ConvertOptions): string {
     threshold = opts.externalData === true ? DEFAULT_EXTERNAL_THRESHOLD : Number(opts.externalData);
     if (!Number.isInteger(threshold) || threshold < 0) throw new UsageError(`--external-data: '${opts.externalData}' is not a byte count`);
   }
-  const model = loadModel(input);
+  const { model } = loadChecked(input, opts.check ?? true);
   const res: SaveResult = saveModel(model, opts.output, { ...(threshold !== undefined ? { externalDataThreshold: threshold } : {}), inline: !!opts.inline });
   const result = { input, output: opts.output, ...res };
   if (opts.json) return json(result);

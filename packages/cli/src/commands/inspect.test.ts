@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ensureModels, modelPath } from '../../../../tools/models.ts';
+import { DataType, GraphBuilder, Value, saveModel } from '@edgeforge/onnx';
 import { run } from '../testing.js';
 
 describe('edgeforge inspect', () => {
@@ -53,6 +54,22 @@ describe('edgeforge inspect', () => {
     assert.match(r.stdout, /largest tensors/);
   });
 
+  it('estimates MACs once symbolic input dims are fixed', async () => {
+    const sym = JSON.parse((await run('inspect', modelPath('ocr-rec'), '--json')).stdout);
+    assert.ok(sym.macs.unknownNodes > 0, 'symbolic width leaves Conv/MatMul shapes unknown');
+    const r = await run('inspect', modelPath('ocr-rec'), '--json', '--input-shape', 'x=1,3,48,320');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    console.log(`ocr-rec at 1x3x48x320: ${j.macs.total} MACs (${JSON.stringify(j.macs.byOp)})`);
+    assert.equal(j.macs.unknownNodes, 0);
+    assert.ok(j.macs.byOp.Conv > 0 && j.macs.byOp.MatMul > 0);
+    // The classifier head alone: [1,40,120] x [120,6625].
+    assert.ok(j.macs.byOp.MatMul >= 40 * 120 * 6625);
+    assert.deepEqual(j.inputs[0].shape.slice(1, 3), [3, 48], 'inputs are reported as declared');
+    const bad = await run('inspect', modelPath('ocr-rec'), '--input-shape', 'x=1,3,48,3.5');
+    assert.equal(bad.code, 2);
+  });
+
   it('JSON output is stable across runs', async () => {
     const a = await run('inspect', modelPath('silero-legacy'), '--json');
     const b = await run('inspect', modelPath('silero-legacy'), '--json');
@@ -67,6 +84,8 @@ describe('edgeforge inspect', () => {
       ['random bytes', (d) => write(d, 'random.onnx', Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)), /not a valid ONNX protobuf|not an ONNX model/],
       ['a text file', (d) => write(d, 'text.onnx', new TextEncoder().encode('hello, this is not a model\n')), /not a valid ONNX protobuf|not an ONNX model/],
       ['a truncated model', (d) => write(d, 'trunc.onnx', readFileSync(modelPath('ocr-cls')).subarray(0, 300_000)), /not a valid ONNX protobuf/],
+      ['a dangling node input', (d) => save(d, 'dangling.onnx', 'dangling'), /Relu 'r'.*%ghost.*is not defined.*\[defined-inputs\]/],
+      ['an opset onnxruntime refuses', (d) => save(d, 'opset.onnx', 'opset'), /opset.*\[ir-version\]/],
     ];
     for (const [what, make, re] of cases) {
       it(what, async () => {
@@ -90,6 +109,17 @@ describe('edgeforge inspect', () => {
     assert.match(r.stderr, /--top/);
   });
 });
+
+/** Small models that decode fine but that onnxruntime refuses. */
+function save(dir: string, name: string, kind: 'dangling' | 'opset'): string {
+  const b = new GraphBuilder('g');
+  const x = b.input('x', DataType.FLOAT, [1, 4]);
+  const input = kind === 'dangling' ? new Value('ghost') : x;
+  b.output(b.op('Relu', [input], {}, { name: 'r' }), 'y', DataType.FLOAT, [1, 4]);
+  const p = join(dir, name);
+  saveModel(b.model({ opset: kind === 'opset' ? 99 : 17 }), p);
+  return p;
+}
 
 function write(dir: string, name: string, bytes: Uint8Array): string {
   const p = join(dir, name);

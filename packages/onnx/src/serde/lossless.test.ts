@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { AttrType } from '../ir/attr.js';
 import { DataType } from '../ir/dtype.js';
-import { toTypedArray } from '../ir/tensor.js';
+import { toFloat32 } from '../ir/tensor.js';
 import { decodeModel } from './decode.js';
 import { serializeModel } from './io.js';
 import {
@@ -108,7 +108,7 @@ describe('lossless load/save', () => {
     assert.equal(g.inputs[0].type?.kind, 'tensor');
     assert.deepEqual(g.inputs[0].type?.kind === 'tensor' ? g.inputs[0].type.shape : undefined, ['N']);
     assert.equal(g.sparseInitializers.get('s')?.tensor.dims[0], 4);
-    assert.deepEqual(Array.from(toTypedArray(g.initializers.get('w')!.const!)), [1.5, -2]);
+    assert.deepEqual(Array.from(toFloat32(g.initializers.get('w')!.const!)), [1.5, -2]);
     assert.equal(g.initializers.get('w')!.const!.docString, 'doc of w');
     const ifNode = g.nodes()[0];
     const then = ifNode.attributes.get('then_branch')!;

@@ -3,6 +3,8 @@ import type { Model } from '../ir/model.js';
 import { allGraphs, weights } from '../ir/traversal.js';
 import { formatShape, type Dim, type TypeInfo } from '../ir/types.js';
 import type { Value } from '../ir/value.js';
+import { inferShapes } from '../shape-inference/infer.js';
+import { modelMacs } from '../shape-inference/macs.js';
 
 /** A graph input or output as users see it. */
 export interface IoSummary {
@@ -111,8 +113,20 @@ function graphPath(model: Model): Map<unknown, string> {
 
 const isFloatName = (d: string) => d.startsWith('float') || d === 'bfloat16';
 
-/** Summarizes a loaded model. `top` limits the largest-tensor list (default 10). */
-export function summarizeModel(model: Model, opts: { top?: number } = {}): ModelSummary {
+export interface SummaryOptions {
+  /** How many of the largest tensors to list (default 10). */
+  top?: number;
+  /**
+   * Estimate MACs: runs shape inference first, which annotates the model's values with types
+   * (and fixes the given input shapes in it). Nodes whose shapes stay symbolic are not counted.
+   */
+  macs?: boolean | { inputShapes?: Record<string, Dim[]> };
+}
+
+/** Summarizes a loaded model. Inputs and outputs are reported as declared, before any inference. */
+export function summarizeModel(model: Model, opts: SummaryOptions = {}): ModelSummary {
+  const inputs = model.graph.inputs.filter((v) => !v.isInitializer()).map(io);
+  const outputs = model.graph.outputs.map(io);
   const byDtype: Record<string, DtypeStats> = {};
   const bySource = { initializer: 0, constantNode: 0, sparseInitializer: 0 };
   const tensors: TensorEntry[] = [];
@@ -161,6 +175,13 @@ export function summarizeModel(model: Model, opts: { top?: number } = {}): Model
   }
   const sortedOps = Object.fromEntries(Object.entries(operators).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)));
   tensors.sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
+  let macs: ModelSummary['macs'];
+  if (opts.macs) {
+    const inputShapes = typeof opts.macs === 'object' ? opts.macs.inputShapes : undefined;
+    inferShapes(model, { ...(inputShapes ? { inputShapes } : {}), valueInfo: false });
+    const m = modelMacs(model);
+    macs = { total: m.total, byOp: m.byOp, unknownNodes: m.unknownNodes };
+  }
   return {
     irVersion: model.irVersion,
     producer: { name: model.producerName, version: model.producerVersion },
@@ -168,8 +189,8 @@ export function summarizeModel(model: Model, opts: { top?: number } = {}): Model
     modelVersion: model.modelVersion,
     opsets: Object.fromEntries(model.opsetImports),
     metadata: Object.fromEntries(model.metadataProps),
-    inputs: model.graph.inputs.filter((v) => !v.isInitializer()).map(io),
-    outputs: model.graph.outputs.map(io),
+    inputs,
+    outputs,
     parameters: {
       total,
       bytes,
@@ -181,6 +202,7 @@ export function summarizeModel(model: Model, opts: { top?: number } = {}): Model
     graphs,
     functions: model.functions.length,
     operators: sortedOps,
+    ...(macs ? { macs } : {}),
     largestTensors: tensors.slice(0, opts.top ?? 10),
     externalData: [...ext].map(([location, e]) => ({ location, ...e })),
   };
