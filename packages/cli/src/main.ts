@@ -36,7 +36,12 @@ function program(io: Io): Command {
     .argument('<model>', 'ONNX model file')
     .option('--json', 'machine-readable output')
     .addOption(new Option('--top <n>', 'how many of the largest tensors to list').default('10'))
-    .option('--input-shape <name=dims>', 'fix an input shape for shape inference and MACs, e.g. x=1,3,224,224 (repeatable)', collect, [])
+    .option(
+      '--input-shape <name=dims>',
+      'fix an input shape for shape inference and MACs, e.g. x=1,3,224,224 (repeatable)',
+      collect,
+      [],
+    )
     .option('--no-check', 'inspect even models that onnxruntime would refuse')
     .action((model: string, o: { json?: boolean; top: string; inputShape: string[]; check: boolean }) => {
       const top = Number(o.top);
@@ -53,9 +58,14 @@ function program(io: Io): Command {
     .option('--inline', 'store every tensor inside the .onnx file (limit: 2 GiB)')
     .option('--no-check', 'convert even models that onnxruntime would refuse')
     .option('--json', 'machine-readable output')
-    .action((model: string, o: { output: string; externalData?: boolean | string; inline?: boolean; json?: boolean; check: boolean }) => {
-      io.stdout(convert(model, o));
-    });
+    .action(
+      (
+        model: string,
+        o: { output: string; externalData?: boolean | string; inline?: boolean; json?: boolean; check: boolean },
+      ) => {
+        io.stdout(convert(model, o));
+      },
+    );
   return p;
 }
 

@@ -7,7 +7,10 @@ export function table(rows: (string | number)[][], opts: { align?: ('l' | 'r')[]
   const pad = ' '.repeat(opts.indent ?? 2);
   return cells
     .map((r) =>
-      (pad + r.map((c, i) => ((opts.align?.[i] ?? 'l') === 'r' ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')).trimEnd(),
+      (
+        pad +
+        r.map((c, i) => ((opts.align?.[i] ?? 'l') === 'r' ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ')
+      ).trimEnd(),
     )
     .join('\n');
 }

@@ -12,9 +12,27 @@
  * saveModel(model, 'out.onnx', { externalDataThreshold: 1024 });
  * ```
  */
-export { DataType, dtypeName, dtypeBits, byteLength, isFloat, parseDtype, typedArrayFor, type TypedArray } from './ir/dtype.js';
+export {
+  DataType,
+  dtypeName,
+  dtypeBits,
+  byteLength,
+  isFloat,
+  parseDtype,
+  typedArrayFor,
+  type TypedArray,
+} from './ir/dtype.js';
 export type { MetadataProps, ProtoExtras } from './ir/extras.js';
-export { type Dim, type TypeInfo, type TensorType, tensorType, shapeOf, elemTypeOf, staticSize, formatShape } from './ir/types.js';
+export {
+  type Dim,
+  type TypeInfo,
+  type TensorType,
+  tensorType,
+  shapeOf,
+  elemTypeOf,
+  staticSize,
+  formatShape,
+} from './ir/types.js';
 export {
   type Tensor,
   type ExternalLocation,
@@ -26,12 +44,28 @@ export {
   halfToFloat,
   tensorFromArray,
 } from './ir/tensor.js';
-export { AttrType, attr, type Attr, type AttrValue, type SparseTensor, int64ToNumber, bytesToString } from './ir/attr.js';
+export {
+  AttrType,
+  attr,
+  type Attr,
+  type AttrValue,
+  type SparseTensor,
+  int64ToNumber,
+  bytesToString,
+} from './ir/attr.js';
 export { Value, type Use } from './ir/value.js';
 export { Node, type NodeInit } from './ir/node.js';
 export { Graph, createNode, capturedValues, nodeDependencies } from './ir/graph.js';
 export { Model, FunctionDef, irVersionForOpset, MAX_IR_VERSION } from './ir/model.js';
-export { allGraphs, graphAndSubgraphs, allNodes, constantTensor, constantNodeTensor, weights, type WeightRef } from './ir/traversal.js';
+export {
+  allGraphs,
+  graphAndSubgraphs,
+  allNodes,
+  constantTensor,
+  constantNodeTensor,
+  weights,
+  type WeightRef,
+} from './ir/traversal.js';
 export { ProtoTensor, ModelFormatError } from './serde/proto-tensor.js';
 export { decodeModel } from './serde/decode.js';
 export {
@@ -47,8 +81,24 @@ export {
   type SaveResult,
 } from './serde/io.js';
 export { GraphBuilder, toAttr, floatTensor, int64Tensor, type AttrInit } from './ir/builder.js';
-export { summarizeModel, dtypeLabel, type SummaryOptions, type ModelSummary, type IoSummary, type TensorEntry, type DtypeStats } from './summary/summary.js';
-export { checkModel, assertValid, CheckError, checkRules, type CheckIssue, type CheckOptions, type Severity } from './checker/index.js';
+export {
+  summarizeModel,
+  dtypeLabel,
+  type SummaryOptions,
+  type ModelSummary,
+  type IoSummary,
+  type TensorEntry,
+  type DtypeStats,
+} from './summary/summary.js';
+export {
+  checkModel,
+  assertValid,
+  CheckError,
+  checkRules,
+  type CheckIssue,
+  type CheckOptions,
+  type Severity,
+} from './checker/index.js';
 export {
   inferShapes,
   supportedOps,

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, copyFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  copyFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -35,9 +44,17 @@ describe('edgeforge convert', () => {
 
   it('takes a size threshold', async () => {
     const out = join(tmp, 'cls-big-only.onnx');
-    const all = JSON.parse((await run('convert', modelPath('ocr-cls'), '-o', join(tmp, 'cls-all.onnx'), '--external-data=0', '--json')).stdout);
-    const big = JSON.parse((await run('convert', modelPath('ocr-cls'), '-o', out, '--external-data=16384', '--json')).stdout);
-    assert.ok(big.externalTensors > 0 && big.externalTensors < all.externalTensors, `${big.externalTensors} < ${all.externalTensors}`);
+    const all = JSON.parse(
+      (await run('convert', modelPath('ocr-cls'), '-o', join(tmp, 'cls-all.onnx'), '--external-data=0', '--json'))
+        .stdout,
+    );
+    const big = JSON.parse(
+      (await run('convert', modelPath('ocr-cls'), '-o', out, '--external-data=16384', '--json')).stdout,
+    );
+    assert.ok(
+      big.externalTensors > 0 && big.externalTensors < all.externalTensors,
+      `${big.externalTensors} < ${all.externalTensors}`,
+    );
   });
 
   it('fails cleanly and writes nothing on bad input', async () => {

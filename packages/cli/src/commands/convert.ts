@@ -22,14 +22,20 @@ export function convert(input: string, opts: ConvertOptions): string {
   let threshold: number | undefined;
   if (opts.externalData !== undefined && opts.externalData !== false) {
     threshold = opts.externalData === true ? DEFAULT_EXTERNAL_THRESHOLD : Number(opts.externalData);
-    if (!Number.isInteger(threshold) || threshold < 0) throw new UsageError(`--external-data: '${opts.externalData}' is not a byte count`);
+    if (!Number.isInteger(threshold) || threshold < 0)
+      throw new UsageError(`--external-data: '${opts.externalData}' is not a byte count`);
   }
   const { model } = loadChecked(input, opts.check ?? true);
-  const res: SaveResult = saveModel(model, opts.output, { ...(threshold !== undefined ? { externalDataThreshold: threshold } : {}), inline: !!opts.inline });
+  const res: SaveResult = saveModel(model, opts.output, {
+    ...(threshold !== undefined ? { externalDataThreshold: threshold } : {}),
+    inline: !!opts.inline,
+  });
   const result = { input, output: opts.output, ...res };
   if (opts.json) return json(result);
   return (
     `wrote ${opts.output} (${bytes(res.bytes)})` +
-    (res.externalTensors ? `, ${res.externalTensors} tensors (${bytes(res.externalBytes)}) in ${res.externalFile}` : ', all tensors inline')
+    (res.externalTensors
+      ? `, ${res.externalTensors} tensors (${bytes(res.externalBytes)}) in ${res.externalFile}`
+      : ', all tensors inline')
   );
 }

@@ -87,7 +87,9 @@ describe('inspect survives corrupted models', () => {
           assert.ok(r.stderr.startsWith(`edgeforge: ${p}: `), `${how}: ${r.stderr}`);
         }
       }
-      console.log(`${name}: ${count} mutations, ${ok} still inspectable, ${rejected} rejected with one line; slowest ${slowest.toFixed(0)} ms`);
+      console.log(
+        `${name}: ${count} mutations, ${ok} still inspectable, ${rejected} rejected with one line; slowest ${slowest.toFixed(0)} ms`,
+      );
     });
   }
 });

@@ -19,13 +19,18 @@ describe('edgeforge inspect', () => {
     const r = await run('inspect', modelPath('ocr-rec'), '--json');
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
-    console.log(`ocr-rec: ${j.parameters.float} float parameters, ${j.nodes} nodes, opsets ${JSON.stringify(j.opsets)}`);
+    console.log(
+      `ocr-rec: ${j.parameters.float} float parameters, ${j.nodes} nodes, opsets ${JSON.stringify(j.opsets)}`,
+    );
     assert.equal(j.parameters.float, 2690296);
     assert.ok(Math.abs(j.parameters.float / 1e6 - 2.69) < 0.005);
     assert.equal(j.parameters.bySource.initializer, 0);
     assert.equal(j.parameters.bySource.constantNode, j.parameters.total);
     assert.equal(j.opsets[''], 9);
-    assert.deepEqual(j.inputs.map((i: { name: string }) => i.name), ['x']);
+    assert.deepEqual(
+      j.inputs.map((i: { name: string }) => i.name),
+      ['x'],
+    );
     assert.equal(j.inputs[0].shape.length, 4);
     assert.equal(j.inputs[0].shape[2], 48);
     assert.equal(j.largestTensors.length, 10);
@@ -40,7 +45,10 @@ describe('edgeforge inspect', () => {
     console.log(`silero-v5: ${j.parameters.float} float parameters in ${j.graphs} graphs, ${j.nodes} nodes`);
     assert.ok(j.graphs > 1);
     assert.ok(j.parameters.float > 300_000, `${j.parameters.float}`);
-    assert.ok(j.largestTensors.some((t: { graph: string }) => t.graph !== 'main'), 'largest tensors live in subgraphs');
+    assert.ok(
+      j.largestTensors.some((t: { graph: string }) => t.graph !== 'main'),
+      'largest tensors live in subgraphs',
+    );
     assert.ok(j.operators.If >= 1);
   });
 
@@ -81,10 +89,31 @@ describe('edgeforge inspect', () => {
       ['missing file', (d) => join(d, 'nope.onnx'), /no such file/],
       ['empty file', (d) => write(d, 'empty.onnx', new Uint8Array(0)), /is empty/],
       ['a directory', (d) => mkdir(join(d, 'dir.onnx')), /is a directory/],
-      ['random bytes', (d) => write(d, 'random.onnx', Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)), /not a valid ONNX protobuf|not an ONNX model/],
-      ['a text file', (d) => write(d, 'text.onnx', new TextEncoder().encode('hello, this is not a model\n')), /not a valid ONNX protobuf|not an ONNX model/],
-      ['a truncated model', (d) => write(d, 'trunc.onnx', readFileSync(modelPath('ocr-cls')).subarray(0, 300_000)), /not a valid ONNX protobuf/],
-      ['a dangling node input', (d) => save(d, 'dangling.onnx', 'dangling'), /Relu 'r'.*%ghost.*is not defined.*\[defined-inputs\]/],
+      [
+        'random bytes',
+        (d) =>
+          write(
+            d,
+            'random.onnx',
+            Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24),
+          ),
+        /not a valid ONNX protobuf|not an ONNX model/,
+      ],
+      [
+        'a text file',
+        (d) => write(d, 'text.onnx', new TextEncoder().encode('hello, this is not a model\n')),
+        /not a valid ONNX protobuf|not an ONNX model/,
+      ],
+      [
+        'a truncated model',
+        (d) => write(d, 'trunc.onnx', readFileSync(modelPath('ocr-cls')).subarray(0, 300_000)),
+        /not a valid ONNX protobuf/,
+      ],
+      [
+        'a dangling node input',
+        (d) => save(d, 'dangling.onnx', 'dangling'),
+        /Relu 'r'.*%ghost.*is not defined.*\[defined-inputs\]/,
+      ],
       ['an opset onnxruntime refuses', (d) => save(d, 'opset.onnx', 'opset'), /opset.*\[ir-version\]/],
     ];
     for (const [what, make, re] of cases) {

@@ -22,7 +22,10 @@ export interface InspectResult extends ModelSummary {
 
 export function inspect(path: string, opts: InspectOptions): { text: string; result: InspectResult } {
   const { model, issues } = loadChecked(path, opts.check ?? true);
-  const summary = summarizeModel(model, { top: opts.top ?? 10, macs: { ...(opts.inputShapes ? { inputShapes: opts.inputShapes } : {}) } });
+  const summary = summarizeModel(model, {
+    top: opts.top ?? 10,
+    macs: { ...(opts.inputShapes ? { inputShapes: opts.inputShapes } : {}) },
+  });
   const result: InspectResult = {
     file: path,
     fileBytes: statSync(path).size,
@@ -37,13 +40,18 @@ function render(r: InspectResult): string {
   const opsets = Object.entries(r.opsets)
     .map(([d, v]) => `${d || 'ai.onnx'} ${v}`)
     .join(', ');
-  out.push(`${r.file}  (${bytes(r.fileBytes)}${r.externalData.length ? ` + ${bytes(r.externalData.reduce((s, e) => s + e.bytes, 0))} external` : ''})`);
+  out.push(
+    `${r.file}  (${bytes(r.fileBytes)}${r.externalData.length ? ` + ${bytes(r.externalData.reduce((s, e) => s + e.bytes, 0))} external` : ''})`,
+  );
   out.push(
     table([
       ['IR version', r.irVersion],
       ['producer', `${r.producer.name} ${r.producer.version}`.trim() || '-'],
       ['opsets', opsets || '-'],
-      ['nodes', `${r.nodes} in ${r.graphs} graph${r.graphs === 1 ? '' : 's'}${r.functions ? `, ${r.functions} functions` : ''}`],
+      [
+        'nodes',
+        `${r.nodes} in ${r.graphs} graph${r.graphs === 1 ? '' : 's'}${r.functions ? `, ${r.functions} functions` : ''}`,
+      ],
     ]),
   );
   out.push('', 'inputs');
@@ -66,19 +74,43 @@ function render(r: InspectResult): string {
       (p.bySource.sparseInitializer ? `, sparse initializers ${count(p.bySource.sparseInitializer)}` : ''),
   );
   if (r.macs) {
-    const note = r.macs.unknownNodes ? `  (${r.macs.unknownNodes} nodes with symbolic or unknown shapes not counted; fix them with --input-shape)` : '';
+    const note = r.macs.unknownNodes
+      ? `  (${r.macs.unknownNodes} nodes with symbolic or unknown shapes not counted; fix them with --input-shape)`
+      : '';
     out.push('', `MACs (estimated)  ${count(r.macs.total)} (${r.macs.total})${note}`);
-    out.push(table(Object.entries(r.macs.byOp).map(([op, n]) => [op, count(n)]), { align: ['l', 'r'] }));
+    out.push(
+      table(
+        Object.entries(r.macs.byOp).map(([op, n]) => [op, count(n)]),
+        { align: ['l', 'r'] },
+      ),
+    );
   }
   out.push('', 'operators');
-  out.push(table(Object.entries(r.operators).map(([op, n]) => [op, n]), { align: ['l', 'r'] }));
+  out.push(
+    table(
+      Object.entries(r.operators).map(([op, n]) => [op, n]),
+      { align: ['l', 'r'] },
+    ),
+  );
   out.push('', `largest tensors`);
   out.push(
     table(
-      r.largestTensors.map((t) => [t.name, t.dtype, formatShape(t.shape), bytes(t.bytes), t.source + (t.external ? ` (${t.external})` : ''), t.graph === 'main' ? '' : t.graph]),
+      r.largestTensors.map((t) => [
+        t.name,
+        t.dtype,
+        formatShape(t.shape),
+        bytes(t.bytes),
+        t.source + (t.external ? ` (${t.external})` : ''),
+        t.graph === 'main' ? '' : t.graph,
+      ]),
     ) || '  (none)',
   );
-  out.push('', r.check.ran ? `checker: onnxruntime would load this model${r.check.warnings.length ? `; ${r.check.warnings.length} warning(s):` : ''}` : 'checker: skipped (--no-check)');
+  out.push(
+    '',
+    r.check.ran
+      ? `checker: onnxruntime would load this model${r.check.warnings.length ? `; ${r.check.warnings.length} warning(s):` : ''}`
+      : 'checker: skipped (--no-check)',
+  );
   for (const w of r.check.warnings.slice(0, 10)) out.push(`  [${w.rule}] ${w.message}`);
   if (r.check.warnings.length > 10) out.push(`  … ${r.check.warnings.length - 10} more (--json lists all)`);
   if (r.externalData.length) {

@@ -69,8 +69,16 @@ export const attr = {
   tensor: (name: string, value: Tensor): Attr => ({ name, type: AttrType.TENSOR, value }),
   graph: (name: string, value: Graph): Attr => ({ name, type: AttrType.GRAPH, value }),
   floats: (name: string, value: number[]): Attr => ({ name, type: AttrType.FLOATS, value: [...value] }),
-  ints: (name: string, value: (number | bigint)[]): Attr => ({ name, type: AttrType.INTS, value: value.map((v) => BigInt(v)) }),
-  strings: (name: string, value: string[]): Attr => ({ name, type: AttrType.STRINGS, value: value.map((s) => enc.encode(s)) }),
+  ints: (name: string, value: (number | bigint)[]): Attr => ({
+    name,
+    type: AttrType.INTS,
+    value: value.map((v) => BigInt(v)),
+  }),
+  strings: (name: string, value: string[]): Attr => ({
+    name,
+    type: AttrType.STRINGS,
+    value: value.map((s) => enc.encode(s)),
+  }),
 };
 
 /** bigint → number, saturating at ±2^53 (INT64_MAX "to the end" markers stay huge). */

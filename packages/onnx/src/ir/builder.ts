@@ -12,29 +12,26 @@ import { Value } from './value.js';
  * tensors, graphs. `{ float: 1 }` / `{ floats: [1, 2] }` force floats for whole numbers.
  */
 export type AttrInit =
-  | number
-  | bigint
-  | string
-  | number[]
-  | bigint[]
-  | string[]
-  | Tensor
-  | Graph
-  | { float: number }
-  | { floats: number[] };
+  number | bigint | string | number[] | bigint[] | string[] | Tensor | Graph | { float: number } | { floats: number[] };
 
 const enc = new TextEncoder();
 
 export function toAttr(name: string, v: AttrInit): Attr {
   if (typeof v === 'bigint') return { name, type: AttrType.INT, value: v };
-  if (typeof v === 'number') return Number.isInteger(v) ? { name, type: AttrType.INT, value: BigInt(v) } : { name, type: AttrType.FLOAT, value: v };
+  if (typeof v === 'number')
+    return Number.isInteger(v)
+      ? { name, type: AttrType.INT, value: BigInt(v) }
+      : { name, type: AttrType.FLOAT, value: v };
   if (typeof v === 'string') return { name, type: AttrType.STRING, value: enc.encode(v) };
   if (v instanceof Graph) return { name, type: AttrType.GRAPH, value: v };
   if (Array.isArray(v)) {
     if (v.every((x) => typeof x === 'bigint')) return { name, type: AttrType.INTS, value: v as bigint[] };
-    if (v.every((x) => typeof x === 'string')) return { name, type: AttrType.STRINGS, value: (v as string[]).map((s) => enc.encode(s)) };
+    if (v.every((x) => typeof x === 'string'))
+      return { name, type: AttrType.STRINGS, value: (v as string[]).map((s) => enc.encode(s)) };
     const nums = v as number[];
-    return nums.every(Number.isInteger) ? { name, type: AttrType.INTS, value: nums.map(BigInt) } : { name, type: AttrType.FLOATS, value: [...nums] };
+    return nums.every(Number.isInteger)
+      ? { name, type: AttrType.INTS, value: nums.map(BigInt) }
+      : { name, type: AttrType.FLOATS, value: [...nums] };
   }
   if ('float' in v) return { name, type: AttrType.FLOAT, value: v.float };
   if ('floats' in v) return { name, type: AttrType.FLOATS, value: [...v.floats] };
@@ -69,14 +66,22 @@ export class GraphBuilder {
 
   /** A `Constant` node holding `tensor` (how paddle2onnx and Silero store weights). */
   constant(tensor: Tensor, name?: string): Value {
-    const n = createNode('Constant', [], { attributes: [{ name: 'value', type: AttrType.TENSOR, value: tensor }], ...(name ? { outputs: [name] } : {}) });
+    const n = createNode('Constant', [], {
+      attributes: [{ name: 'value', type: AttrType.TENSOR, value: tensor }],
+      ...(name ? { outputs: [name] } : {}),
+    });
     this.graph.append(n);
     n.outputs[0].type = tensorType(tensor.dtype, [...tensor.dims]);
     return n.outputs[0];
   }
 
   /** Appends a node and returns its first output. */
-  op(opType: string, inputs: (Value | null)[], attrs: Record<string, AttrInit> = {}, opts: { domain?: string; name?: string; output?: string } = {}): Value {
+  op(
+    opType: string,
+    inputs: (Value | null)[],
+    attrs: Record<string, AttrInit> = {},
+    opts: { domain?: string; name?: string; output?: string } = {},
+  ): Value {
     return this.node(opType, inputs, attrs, { ...opts, outputs: opts.output ? [opts.output] : 1 }).outputs[0];
   }
 

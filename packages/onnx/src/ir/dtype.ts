@@ -45,7 +45,14 @@ export function dtypeName(dtype: number): string {
 /** Parses a name such as `float32`, `float`, `fp16`, `int8` into its DataType code. */
 export function parseDtype(name: string): number | undefined {
   const n = name.toLowerCase();
-  const alias: Record<string, string> = { float32: 'float', fp32: 'float', fp16: 'float16', half: 'float16', float64: 'double', bf16: 'bfloat16' };
+  const alias: Record<string, string> = {
+    float32: 'float',
+    fp32: 'float',
+    fp16: 'float16',
+    half: 'float16',
+    float64: 'double',
+    bf16: 'bfloat16',
+  };
   const key = (alias[n] ?? n).toUpperCase();
   return (DataType as Record<string, number>)[key];
 }
@@ -121,7 +128,9 @@ export type TypedArray =
   | BigUint64Array;
 
 /** The typed array that holds one element per entry for `dtype`, when one exists (float16 as raw Uint16). */
-export function typedArrayFor(dtype: number): { new (buf: ArrayBufferLike, off: number, len: number): TypedArray; BYTES_PER_ELEMENT: number } | undefined {
+export function typedArrayFor(
+  dtype: number,
+): { new (buf: ArrayBufferLike, off: number, len: number): TypedArray; BYTES_PER_ELEMENT: number } | undefined {
   switch (dtype) {
     case DataType.FLOAT:
       return Float32Array;

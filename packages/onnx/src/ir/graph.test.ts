@@ -22,8 +22,14 @@ describe('Value uses and producers', () => {
     const { x, w, m, r, g } = chain();
     const mm = m.producer!;
     assert.equal(mm.opType, 'MatMul');
-    assert.deepEqual(x.uses().map((u) => [u.node, u.index]), [[mm, 0]]);
-    assert.deepEqual(w.uses().map((u) => u.index), [1]);
+    assert.deepEqual(
+      x.uses().map((u) => [u.node, u.index]),
+      [[mm, 0]],
+    );
+    assert.deepEqual(
+      w.uses().map((u) => u.index),
+      [1],
+    );
     mm.setInput(1, x);
     assert.equal(w.uses().length, 0);
     assert.equal(x.uses().length, 2);
@@ -40,8 +46,14 @@ describe('Value uses and producers', () => {
     assert.equal(g.outputs[0], tanh.outputs[0]);
     assert.equal(g.outputs[0].name, 'y', 'graph interface unchanged');
     g.remove(sig);
-    assert.deepEqual(g.nodes().map((n) => n.opType), ['MatMul', 'Relu', 'Tanh']);
-    assert.deepEqual(r.uses().map((u) => u.node.opType), ['Tanh']);
+    assert.deepEqual(
+      g.nodes().map((n) => n.opType),
+      ['MatMul', 'Relu', 'Tanh'],
+    );
+    assert.deepEqual(
+      r.uses().map((u) => u.node.opType),
+      ['Tanh'],
+    );
   });
 });
 
@@ -67,7 +79,10 @@ describe('Graph editing', () => {
       }
     }
     assert.deepEqual(seen, ['MatMul', 'Sigmoid']);
-    assert.deepEqual(g.nodes().map((n) => n.opType), ['MatMul', 'Sigmoid']);
+    assert.deepEqual(
+      g.nodes().map((n) => n.opType),
+      ['MatMul', 'Sigmoid'],
+    );
   });
 
   it('names new outputs freshly and renames values', () => {
@@ -91,9 +106,15 @@ describe('Graph editing', () => {
     g.remove(sig, { safe: false });
     g.insertBefore(mm, sig);
     sig.setInput(0, relu.outputs[0]);
-    assert.deepEqual(g.nodes().map((n) => n.opType), ['Sigmoid', 'MatMul', 'Relu']);
+    assert.deepEqual(
+      g.nodes().map((n) => n.opType),
+      ['Sigmoid', 'MatMul', 'Relu'],
+    );
     g.topologicalSort();
-    assert.deepEqual(g.nodes().map((n) => n.opType), ['MatMul', 'Relu', 'Sigmoid']);
+    assert.deepEqual(
+      g.nodes().map((n) => n.opType),
+      ['MatMul', 'Relu', 'Sigmoid'],
+    );
     mm.setInput(0, sig.outputs[0]);
     assert.throws(() => g.topologicalSort(), /cycle/);
   });
@@ -109,7 +130,13 @@ describe('Graph editing', () => {
     els.output(els.op('Abs', [outer]), 'else_out');
     const ifNode = b.node('If', [cond], { then_branch: then.graph, else_branch: els.graph }, { name: 'if' });
     b.output(ifNode.outputs[0], 'y');
-    assert.deepEqual(outer.uses().map((u) => u.node.opType).sort(), ['Abs', 'Neg']);
+    assert.deepEqual(
+      outer
+        .uses()
+        .map((u) => u.node.opType)
+        .sort(),
+      ['Abs', 'Neg'],
+    );
     assert.equal(then.graph.parentGraph, b.graph);
     // Put the If before the node it captures from; sorting must move it back.
     const g = b.graph;
@@ -117,7 +144,10 @@ describe('Graph editing', () => {
     ifNode.setInput(0, cond);
     g.insertBefore(outer.producer!, ifNode);
     g.topologicalSort();
-    assert.deepEqual(g.nodes().map((n) => n.opType), ['Relu', 'If']);
+    assert.deepEqual(
+      g.nodes().map((n) => n.opType),
+      ['Relu', 'If'],
+    );
   });
 });
 

@@ -149,7 +149,8 @@ export class Graph {
     this.#assertMine(node);
     if (opts.safe ?? true) {
       for (const o of node.outputs) {
-        if (o.uses().some((u) => u.node !== node)) throw new Error(`cannot remove ${node}: output '${o.name}' is still used`);
+        if (o.uses().some((u) => u.node !== node))
+          throw new Error(`cannot remove ${node}: output '${o.name}' is still used`);
         if (this.outputs.includes(o)) throw new Error(`cannot remove ${node}: output '${o.name}' is a graph output`);
       }
     }
@@ -335,7 +336,11 @@ export function capturedValues(g: Graph): Set<Value> {
 }
 
 /** Creates a node whose outputs will be named when it enters a graph. */
-export function createNode(opType: string, inputs: (Value | null)[], init: ConstructorParameters<typeof Node>[2] = {}): Node {
+export function createNode(
+  opType: string,
+  inputs: (Value | null)[],
+  init: ConstructorParameters<typeof Node>[2] = {},
+): Node {
   const n = new Node(opType, inputs, init);
   if (init.outputs === undefined || typeof init.outputs === 'number') for (const o of n.outputs) markUnnamed(o);
   return n;

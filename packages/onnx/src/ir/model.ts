@@ -48,8 +48,11 @@ export class Model {
     init: { irVersion?: number; opsetImports?: Record<string, number> | Map<string, number> } = {},
   ) {
     this.opsetImports =
-      init.opsetImports instanceof Map ? new Map(init.opsetImports) : new Map(Object.entries(init.opsetImports ?? { '': 17 }));
-    this.irVersion = init.irVersion ?? irVersionForOpset(this.opsetImports.get('') ?? this.opsetImports.get('ai.onnx') ?? 1);
+      init.opsetImports instanceof Map
+        ? new Map(init.opsetImports)
+        : new Map(Object.entries(init.opsetImports ?? { '': 17 }));
+    this.irVersion =
+      init.irVersion ?? irVersionForOpset(this.opsetImports.get('') ?? this.opsetImports.get('ai.onnx') ?? 1);
   }
 
   /** Opset version of the default (ai.onnx) domain. */

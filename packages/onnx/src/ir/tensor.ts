@@ -77,12 +77,15 @@ export class MemoryTensor extends BaseTensor {
     super(name, dtype, [...dims]);
     if (Array.isArray(data)) {
       if (dtype !== DataType.STRING) throw new Error('string data for a non-string tensor');
-      if (data.length !== this.size) throw new Error(`tensor '${name}': ${data.length} strings for ${this.size} elements`);
+      if (data.length !== this.size)
+        throw new Error(`tensor '${name}': ${data.length} strings for ${this.size} elements`);
       this.#strings = data;
     } else {
       const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       if (raw.byteLength !== this.nbytes) {
-        throw new Error(`tensor '${name}': ${raw.byteLength} bytes for ${this.size} ${dtypeName(dtype)} elements (want ${this.nbytes})`);
+        throw new Error(
+          `tensor '${name}': ${raw.byteLength} bytes for ${this.size} ${dtypeName(dtype)} elements (want ${this.nbytes})`,
+        );
       }
       this.#raw = raw;
     }
@@ -109,7 +112,8 @@ export class LazyTensor extends BaseTensor {
   }
   bytes(): Uint8Array {
     const b = this.produce();
-    if (b.byteLength !== this.nbytes) throw new Error(`lazy tensor '${this.name}' produced ${b.byteLength} bytes, want ${this.nbytes}`);
+    if (b.byteLength !== this.nbytes)
+      throw new Error(`lazy tensor '${this.name}' produced ${b.byteLength} bytes, want ${this.nbytes}`);
     return b;
   }
 }
@@ -136,7 +140,9 @@ export function readFileRange(path: string, offset: number, length: number, what
   try {
     const size = fstatSync(fd).size;
     if (offset + length > size) {
-      throw new Error(`external data for '${what}' needs bytes ${offset}..${offset + length} of ${path}, which has ${size}`);
+      throw new Error(
+        `external data for '${what}' needs bytes ${offset}..${offset + length} of ${path}, which has ${size}`,
+      );
     }
     const out = new Uint8Array(length);
     let done = 0;

@@ -36,7 +36,11 @@ export function constantTensor(v: Value): Tensor | undefined {
 export function constantNodeTensor(p: Node): Tensor | undefined {
   const t = p.getTensor('value');
   if (t) return t;
-  const a = p.attributes.get('value_float') ?? p.attributes.get('value_floats') ?? p.attributes.get('value_int') ?? p.attributes.get('value_ints');
+  const a =
+    p.attributes.get('value_float') ??
+    p.attributes.get('value_floats') ??
+    p.attributes.get('value_int') ??
+    p.attributes.get('value_ints');
   if (!a) return undefined;
   switch (a.type) {
     case AttrType.FLOAT:
@@ -65,7 +69,8 @@ export interface WeightRef {
 /** Every stored tensor in a graph and its subgraphs: initializers and Constant-node tensors. */
 export function* weights(g: Graph): IterableIterator<WeightRef> {
   for (const sg of graphAndSubgraphs(g)) {
-    for (const v of sg.initializers.values()) if (v.const) yield { tensor: v.const, name: v.name, source: 'initializer', graph: sg };
+    for (const v of sg.initializers.values())
+      if (v.const) yield { tensor: v.const, name: v.name, source: 'initializer', graph: sg };
     for (const s of sg.sparseInitializers.values())
       yield { tensor: s.tensor.values, name: s.value.name, source: 'sparse-initializer', graph: sg };
     for (const n of sg) {

@@ -63,7 +63,12 @@ export function decodeModel(bytes: Uint8Array, baseDir?: string): Model {
 
 export function modelFromProto(proto: ModelProto, baseDir?: string): Model {
   if (!proto.graph) throw new ModelFormatError('not an ONNX model: no graph');
-  if (proto.irVersion === 0n && proto.opsetImport.length === 0 && proto.graph.node.length === 0 && proto.graph.output.length === 0) {
+  if (
+    proto.irVersion === 0n &&
+    proto.opsetImport.length === 0 &&
+    proto.graph.node.length === 0 &&
+    proto.graph.output.length === 0
+  ) {
     throw new ModelFormatError('not an ONNX model: no IR version, opsets, nodes or outputs');
   }
   const ctx: Ctx = { baseDir };
@@ -128,7 +133,9 @@ function decodeGraph(gp: GraphProto, parent: Scope | undefined, ctx: Ctx, parent
   for (const sp of gp.sparseInitializer) {
     const tensor = decodeSparse(sp, ctx);
     const name = sp.values?.name ?? '';
-    const v = g.inputs.find((x) => x.name === name) ?? new Value(name, { kind: 'tensor', elemType: tensor.values.dtype, shape: [...tensor.dims] });
+    const v =
+      g.inputs.find((x) => x.name === name) ??
+      new Value(name, { kind: 'tensor', elemType: tensor.values.dtype, shape: [...tensor.dims] });
     if (!g.inputs.includes(v)) v.owner = g;
     g.sparseInitializers.set(name, { value: v, tensor });
     scope.map.set(name, v);
@@ -138,7 +145,13 @@ function decodeGraph(gp: GraphProto, parent: Scope | undefined, ctx: Ctx, parent
   const later = new Map<string, Value>();
   const nodes: [Node, NodeProto][] = [];
   for (const np of gp.node) {
-    const n = new Node(np.opType, [], { domain: np.domain, name: np.name, overload: np.overload, docString: np.docString, outputs: np.output });
+    const n = new Node(np.opType, [], {
+      domain: np.domain,
+      name: np.name,
+      overload: np.overload,
+      docString: np.docString,
+      outputs: np.output,
+    });
     n.metadataProps = props(np.metadataProps);
     n.extras = captureExtras(NodeProtoSchema, np);
     if (np.deviceConfigurations.length) n.opaque = { deviceConfigurations: np.deviceConfigurations };
@@ -301,7 +314,11 @@ export function decodeType(tp: TypeProto): TypeInfo {
       const inner = v.value;
       const schema = v.case === 'tensorType' ? TypeProto_TensorSchema : TypeProto_SparseTensorSchema;
       const innerExtras = captureExtras(schema, inner);
-      const out: TypeInfo = { kind: v.case === 'tensorType' ? 'tensor' : 'sparse_tensor', elemType: inner.elemType, ...common };
+      const out: TypeInfo = {
+        kind: v.case === 'tensorType' ? 'tensor' : 'sparse_tensor',
+        elemType: inner.elemType,
+        ...common,
+      };
       if (innerExtras) out.innerExtras = innerExtras;
       if (inner.shape) {
         const shapeExtras = captureExtras(TensorShapeProtoSchema, inner.shape);
@@ -309,9 +326,15 @@ export function decodeType(tp: TypeProto): TypeInfo {
         const dims: Dim[] = [];
         let details: (DimDetail | undefined)[] | undefined;
         inner.shape.dim.forEach((d, i) => {
-          dims.push(d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : null);
+          dims.push(
+            d.value.case === 'dimValue' ? Number(d.value.value) : d.value.case === 'dimParam' ? d.value.value : null,
+          );
           const de = captureExtras(TensorShapeProto_DimensionSchema, d);
-          if (d.denotation || de) (details ??= [])[i] = { ...(d.denotation ? { denotation: d.denotation } : {}), ...(de ? { extras: de } : {}) };
+          if (d.denotation || de)
+            (details ??= [])[i] = {
+              ...(d.denotation ? { denotation: d.denotation } : {}),
+              ...(de ? { extras: de } : {}),
+            };
         });
         out.shape = dims;
         if (details) out.dimDetails = details;
@@ -320,11 +343,21 @@ export function decodeType(tp: TypeProto): TypeInfo {
     }
     case 'sequenceType': {
       const innerExtras = captureExtras(TypeProto_SequenceSchema, v.value);
-      return { kind: 'sequence', ...(v.value.elemType ? { elem: decodeType(v.value.elemType) } : {}), ...common, ...(innerExtras ? { innerExtras } : {}) };
+      return {
+        kind: 'sequence',
+        ...(v.value.elemType ? { elem: decodeType(v.value.elemType) } : {}),
+        ...common,
+        ...(innerExtras ? { innerExtras } : {}),
+      };
     }
     case 'optionalType': {
       const innerExtras = captureExtras(TypeProto_OptionalSchema, v.value);
-      return { kind: 'optional', ...(v.value.elemType ? { elem: decodeType(v.value.elemType) } : {}), ...common, ...(innerExtras ? { innerExtras } : {}) };
+      return {
+        kind: 'optional',
+        ...(v.value.elemType ? { elem: decodeType(v.value.elemType) } : {}),
+        ...common,
+        ...(innerExtras ? { innerExtras } : {}),
+      };
     }
     case 'mapType': {
       const innerExtras = captureExtras(TypeProto_MapSchema, v.value);

@@ -67,10 +67,13 @@ function props(list: MetadataProps): StringStringEntryProto[] {
 
 /** Encodes the IR back into a ModelProto message. */
 export function modelToProto(model: Model, opts: EncodeOptions = {}): ModelProto {
-  const opaque = model.opaque as { trainingInfo?: unknown[]; configuration?: unknown[]; opsetExtras?: (ProtoExtras | undefined)[] } | undefined;
+  const opaque = model.opaque as
+    { trainingInfo?: unknown[]; configuration?: unknown[]; opsetExtras?: (ProtoExtras | undefined)[] } | undefined;
   const init: Record<string, unknown> = {};
   put(init, 'irVersion', BigInt(model.irVersion));
-  init.opsetImport = [...model.opsetImports].map(([domain, version], i) => opset(domain, version, opaque?.opsetExtras?.[i]));
+  init.opsetImport = [...model.opsetImports].map(([domain, version], i) =>
+    opset(domain, version, opaque?.opsetExtras?.[i]),
+  );
   put(init, 'producerName', model.producerName);
   put(init, 'producerVersion', model.producerVersion);
   put(init, 'domain', model.domain);
@@ -104,7 +107,9 @@ function encodeGraph(g: Graph, opts: EncodeOptions): GraphProto {
   const init: Record<string, unknown> = {};
   init.node = g.nodes().map((n) => encodeNode(n, opts));
   put(init, 'name', g.name);
-  init.initializer = [...g.initializers].filter(([, v]) => v.const).map(([name, v]) => encodeTensor(v.const!, name, opts));
+  init.initializer = [...g.initializers]
+    .filter(([, v]) => v.const)
+    .map(([name, v]) => encodeTensor(v.const!, name, opts));
   init.sparseInitializer = [...g.sparseInitializers.values()].map((s) => encodeSparse(s.tensor, opts, s.value.name));
   put(init, 'docString', g.docString);
   init.input = g.inputs.map(valueInfo);
@@ -207,7 +212,11 @@ function encodeAttr(a: Attr, opts: EncodeOptions): AttributeProto {
 function encodeSparse(s: SparseTensor, opts: EncodeOptions, name?: string): SparseTensorProto {
   return build(
     SparseTensorProtoSchema,
-    { values: encodeTensor(s.values, name ?? s.values.name, opts), indices: encodeTensor(s.indices, s.indices.name, opts), dims: s.dims.map(BigInt) },
+    {
+      values: encodeTensor(s.values, name ?? s.values.name, opts),
+      indices: encodeTensor(s.indices, s.indices.name, opts),
+      dims: s.dims.map(BigInt),
+    },
     s.extras,
   );
 }
@@ -269,15 +278,22 @@ export function encodeType(t: TypeInfo): TypeProto {
         });
         inner.shape = build(TensorShapeProtoSchema, { dim }, t.shapeExtras);
       }
-      if (t.kind === 'tensor') init.value = { case: 'tensorType', value: build(TypeProto_TensorSchema, inner, t.innerExtras) };
+      if (t.kind === 'tensor')
+        init.value = { case: 'tensorType', value: build(TypeProto_TensorSchema, inner, t.innerExtras) };
       else init.value = { case: 'sparseTensorType', value: build(TypeProto_SparseTensorSchema, inner, t.innerExtras) };
       break;
     }
     case 'sequence':
-      init.value = { case: 'sequenceType', value: build(TypeProto_SequenceSchema, t.elem ? { elemType: encodeType(t.elem) } : {}, t.innerExtras) };
+      init.value = {
+        case: 'sequenceType',
+        value: build(TypeProto_SequenceSchema, t.elem ? { elemType: encodeType(t.elem) } : {}, t.innerExtras),
+      };
       break;
     case 'optional':
-      init.value = { case: 'optionalType', value: build(TypeProto_OptionalSchema, t.elem ? { elemType: encodeType(t.elem) } : {}, t.innerExtras) };
+      init.value = {
+        case: 'optionalType',
+        value: build(TypeProto_OptionalSchema, t.elem ? { elemType: encodeType(t.elem) } : {}, t.innerExtras),
+      };
       break;
     case 'map': {
       const inner: Record<string, unknown> = {};

@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,8 +23,20 @@ import { loadModel, saveModel, storedTensors } from './io.js';
 function smallModel() {
   const b = new GraphBuilder('g');
   const x = b.input('x', DataType.FLOAT, [1, 64]);
-  const w = b.initializer('w', floatTensor([64, 64], Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i))));
-  const bias = b.initializer('bias', floatTensor([64], Float32Array.from({ length: 64 }, (_, i) => i / 64)));
+  const w = b.initializer(
+    'w',
+    floatTensor(
+      [64, 64],
+      Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i)),
+    ),
+  );
+  const bias = b.initializer(
+    'bias',
+    floatTensor(
+      [64],
+      Float32Array.from({ length: 64 }, (_, i) => i / 64),
+    ),
+  );
   b.output(b.op('Add', [b.op('MatMul', [x, w]), bias]), 'y', DataType.FLOAT, [1, 64]);
   return b.model({ opset: 13 });
 }
@@ -46,7 +68,13 @@ describe('external data', () => {
     saveModel(loaded, back, { inline: true });
     assert.ok([...storedTensors(loadModel(back))].every((t) => !t.tensor.external));
     assert.deepEqual(readFileSync(back), readFileSync(src), 'inlining again restores the original bytes');
-    const feeds = { x: new ort.Tensor('float32', Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => Math.cos(i)), [1, 3, 48, 192]) };
+    const feeds = {
+      x: new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => Math.cos(i)),
+        [1, 3, 48, 192],
+      ),
+    };
     const base = await runFile(src, feeds);
     assert.equal(diffOutputs(base, await runFile(ext, feeds)), undefined);
     assert.equal(diffOutputs(base, await runFile(back, feeds)), undefined);
@@ -78,7 +106,10 @@ describe('external data', () => {
     const r = saveModel(loadModel(p), out);
     assert.equal(r.externalTensors, 1, 'only w (16 KiB) is over 1 KiB');
     assert.ok(existsSync(join(dir, 'b.onnx.data')));
-    assert.deepEqual(toFloat32(loadModel(out).graph.initializers.get('w')!.const!), toFloat32(smallModel().graph.initializers.get('w')!.const!));
+    assert.deepEqual(
+      toFloat32(loadModel(out).graph.initializers.get('w')!.const!),
+      toFloat32(smallModel().graph.initializers.get('w')!.const!),
+    );
   });
 
   it('saving over the loaded file keeps every tensor readable', () => {
@@ -103,7 +134,11 @@ describe('external data', () => {
     saveModel(smallModel(), p, { externalDataThreshold: 0 });
     const data = join(dir, 'm.onnx.data');
     truncateSync(data, 100);
-    assert.throws(() => loadModel(p), (e: Error) => /m\.onnx: external data file 'm\.onnx\.data' is 100 bytes, tensor '\w+' needs bytes/.test(e.message));
+    assert.throws(
+      () => loadModel(p),
+      (e: Error) =>
+        /m\.onnx: external data file 'm\.onnx\.data' is 100 bytes, tensor '\w+' needs bytes/.test(e.message),
+    );
     rmSync(data);
     assert.throws(() => loadModel(p), /external data file 'm\.onnx\.data' of tensor '\w+' is missing/);
   });

@@ -30,7 +30,11 @@ export function captureExtras(schema: DescMessage, msg: Message): ProtoExtras | 
 }
 
 /** Adds back default-valued fields that were present, before `create()`. */
-export function restorePresent(schema: DescMessage, init: Record<string, unknown>, extras: ProtoExtras | undefined): void {
+export function restorePresent(
+  schema: DescMessage,
+  init: Record<string, unknown>,
+  extras: ProtoExtras | undefined,
+): void {
   if (!extras?.present) return;
   for (const name of extras.present) {
     if (init[name] !== undefined) continue;

@@ -1,4 +1,16 @@
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { toBinary } from '@bufbuild/protobuf';
 import type { Model } from '../ir/model.js';
@@ -39,21 +51,29 @@ export function loadModel(path: string): Model {
     const st = statSync(abs);
     if (st.isDirectory()) throw new ModelLoadError(path, 'is a directory, not an ONNX file');
     if (st.size === 0) throw new ModelLoadError(path, 'is empty');
-    if (st.size > PROTOBUF_LIMIT) throw new ModelLoadError(path, `is ${st.size} bytes, over protobuf's 2 GiB limit (large models keep tensors in external data)`);
+    if (st.size > PROTOBUF_LIMIT)
+      throw new ModelLoadError(
+        path,
+        `is ${st.size} bytes, over protobuf's 2 GiB limit (large models keep tensors in external data)`,
+      );
     const buf = readFileSync(abs);
     // A plain Uint8Array view: decoded byte fields become Uint8Array views, never Buffers.
     bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (e) {
     if (e instanceof ModelLoadError) throw e;
     const err = e as NodeJS.ErrnoException;
-    throw new ModelLoadError(path, err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message);
+    throw new ModelLoadError(
+      path,
+      err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message,
+    );
   }
   try {
     const model = decodeModel(bytes, dirname(abs));
     checkExternalFiles(model);
     return model;
   } catch (e) {
-    if (e instanceof ModelFormatError || e instanceof RangeError || e instanceof Error) throw new ModelLoadError(path, (e as Error).message);
+    if (e instanceof ModelFormatError || e instanceof RangeError || e instanceof Error)
+      throw new ModelLoadError(path, (e as Error).message);
     throw e;
   }
 }
@@ -89,12 +109,15 @@ function checkExternalFiles(model: Model): void {
     if (!ext) continue;
     let size = sizes.get(ext.path);
     if (size === undefined) {
-      if (!existsSync(ext.path)) throw new ModelFormatError(`external data file '${ext.location}' of tensor '${tensor.name}' is missing`);
+      if (!existsSync(ext.path))
+        throw new ModelFormatError(`external data file '${ext.location}' of tensor '${tensor.name}' is missing`);
       size = statSync(ext.path).size;
       sizes.set(ext.path, size);
     }
     if (ext.offset + ext.length > size) {
-      throw new ModelFormatError(`external data file '${ext.location}' is ${size} bytes, tensor '${tensor.name}' needs bytes ${ext.offset}..${ext.offset + ext.length}`);
+      throw new ModelFormatError(
+        `external data file '${ext.location}' is ${size} bytes, tensor '${tensor.name}' needs bytes ${ext.offset}..${ext.offset + ext.length}`,
+      );
     }
   }
 }
@@ -148,7 +171,9 @@ export function saveModel(model: Model, path: string, opts: SaveOptions = {}): S
           const pad = (align - (offset % align)) % align;
           if (pad) writeAll(fd, new Uint8Array(pad));
           offset += pad;
-          const length = t.external ? copyRange(t.external.path, t.external.offset, t.external.length, fd, chunk) : writeAll(fd, t.bytes());
+          const length = t.external
+            ? copyRange(t.external.path, t.external.offset, t.external.length, fd, chunk)
+            : writeAll(fd, t.bytes());
           refs.set(t, { location, offset, length });
           offset += length;
           externalBytes += length;
@@ -182,7 +207,12 @@ export function saveModel(model: Model, path: string, opts: SaveOptions = {}): S
     if (external.size > 0) renameSync(tmpData, dataPath);
     renameSync(tmpModel, abs);
     if (keep.size) replaceTensors(model, keep);
-    return { bytes: bin.byteLength, externalTensors: external.size, externalBytes, ...(external.size ? { externalFile: dataPath } : {}) };
+    return {
+      bytes: bin.byteLength,
+      externalTensors: external.size,
+      externalBytes,
+      ...(external.size ? { externalFile: dataPath } : {}),
+    };
   } catch (e) {
     rmSync(tmpModel, { force: true });
     rmSync(tmpData, { force: true });
@@ -229,7 +259,8 @@ function replaceTensors(model: Model, map: Map<Tensor, Tensor>): void {
 /** Encodes a model into memory (no external data; fails past 2 GiB). */
 export function serializeModel(model: Model): Uint8Array {
   const inlineBytes = [...storedTensors(model)].reduce((s, x) => s + x.tensor.nbytes, 0);
-  if (inlineBytes + NON_TENSOR_MARGIN > PROTOBUF_LIMIT) throw new Error('model is over 2 GiB: save it to a file with external data');
+  if (inlineBytes + NON_TENSOR_MARGIN > PROTOBUF_LIMIT)
+    throw new Error('model is over 2 GiB: save it to a file with external data');
   return toBinary(ModelProtoSchema, modelToProto(model));
 }
 
@@ -245,7 +276,9 @@ function planExternal(model: Model, opts: SaveOptions): Set<Tensor> {
   if (opts.inline) {
     const total = all.reduce((s, x) => s + x.tensor.nbytes, 0);
     if (total + NON_TENSOR_MARGIN > PROTOBUF_LIMIT) {
-      throw new Error(`cannot inline ${(total / 2 ** 30).toFixed(2)} GiB of tensors: protobuf files are limited to 2 GiB`);
+      throw new Error(
+        `cannot inline ${(total / 2 ** 30).toFixed(2)} GiB of tensors: protobuf files are limited to 2 GiB`,
+      );
     }
     return out;
   }
@@ -265,7 +298,9 @@ function planExternal(model: Model, opts: SaveOptions): Set<Tensor> {
       }
     }
     if (inline + NON_TENSOR_MARGIN > PROTOBUF_LIMIT) {
-      throw new Error('model is over 2 GiB even with every initializer in external data (large Constant-node tensors?)');
+      throw new Error(
+        'model is over 2 GiB even with every initializer in external data (large Constant-node tensors?)',
+      );
     }
   }
   // Keep file order stable: the order tensors appear in the model.

@@ -11,27 +11,41 @@ import { DataType } from '../ir/dtype.js';
 import { toFloat32 } from '../ir/tensor.js';
 import { decodeModel } from './decode.js';
 import { serializeModel } from './io.js';
-import {
-  AttributeProto_AttributeType,
-  ModelProtoSchema,
-  TensorProtoSchema,
-  type ModelProto,
-} from './proto/onnx_pb.js';
+import { AttributeProto_AttributeType, ModelProtoSchema, TensorProtoSchema, type ModelProto } from './proto/onnx_pb.js';
 
 /** An unknown varint field with a number no ONNX version uses. */
 const unknown = (no: number) => [{ no, wireType: 0, data: new Uint8Array([no & 0x7f]) }];
 
 function richModel(): ModelProto {
   const t = (name: string, dims: number[], values: number[]) =>
-    create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: DataType.FLOAT, floatData: values, docString: `doc of ${name}` });
+    create(TensorProtoSchema, {
+      name,
+      dims: dims.map(BigInt),
+      dataType: DataType.FLOAT,
+      floatData: values,
+      docString: `doc of ${name}`,
+    });
   const body = {
     name: 'then',
     node: [{ opType: 'Identity', input: ['x'], output: ['t_out'], name: 'inner' }],
-    output: [{ name: 't_out', type: { value: { case: 'tensorType' as const, value: { elemType: DataType.FLOAT, shape: { dim: [{ value: { case: 'dimValue' as const, value: 2n } }] } } } } }],
+    output: [
+      {
+        name: 't_out',
+        type: {
+          value: {
+            case: 'tensorType' as const,
+            value: { elemType: DataType.FLOAT, shape: { dim: [{ value: { case: 'dimValue' as const, value: 2n } }] } },
+          },
+        },
+      },
+    ],
   };
   const m = create(ModelProtoSchema, {
     irVersion: 8n,
-    opsetImport: [{ domain: '', version: 15n }, { domain: 'custom.fn', version: 1n }],
+    opsetImport: [
+      { domain: '', version: 15n },
+      { domain: 'custom.fn', version: 1n },
+    ],
     producerName: 'hand',
     producerVersion: '0',
     docString: 'a model with everything',
@@ -40,7 +54,18 @@ function richModel(): ModelProto {
       name: 'main',
       docString: 'main graph',
       input: [
-        { name: 'x', type: { value: { case: 'tensorType', value: { elemType: DataType.FLOAT, shape: { dim: [{ value: { case: 'dimParam', value: 'N' }, denotation: 'DATA_BATCH' }] } } } } },
+        {
+          name: 'x',
+          type: {
+            value: {
+              case: 'tensorType',
+              value: {
+                elemType: DataType.FLOAT,
+                shape: { dim: [{ value: { case: 'dimParam', value: 'N' }, denotation: 'DATA_BATCH' }] },
+              },
+            },
+          },
+        },
         { name: 'c', type: { value: { case: 'tensorType', value: { elemType: DataType.BOOL, shape: { dim: [] } } } } },
       ],
       output: [{ name: 'y', docString: 'the output' }],
@@ -48,7 +73,12 @@ function richModel(): ModelProto {
       sparseInitializer: [
         {
           values: t('s', [2], [3, 4]),
-          indices: create(TensorProtoSchema, { name: 's_idx', dims: [2n], dataType: DataType.INT64, int64Data: [0n, 3n] }),
+          indices: create(TensorProtoSchema, {
+            name: 's_idx',
+            dims: [2n],
+            dataType: DataType.INT64,
+            int64Data: [0n, 3n],
+          }),
           dims: [4n],
         },
       ],
@@ -63,7 +93,15 @@ function richModel(): ModelProto {
             { name: 'else_branch', type: AttributeProto_AttributeType.GRAPH, g: { ...body, name: 'else' } },
           ],
         },
-        { opType: 'Twice', domain: 'custom.fn', input: ['if_out'], output: ['y'], name: 'call', docString: 'calls a function', metadataProps: [{ key: 'k', value: 'v' }] },
+        {
+          opType: 'Twice',
+          domain: 'custom.fn',
+          input: ['if_out'],
+          output: ['y'],
+          name: 'call',
+          docString: 'calls a function',
+          metadataProps: [{ key: 'k', value: 'v' }],
+        },
       ],
       metadataProps: [{ key: 'g', value: '1' }],
     },
@@ -101,7 +139,10 @@ describe('lossless load/save', () => {
     assert.equal(model.docString, 'a model with everything');
     assert.deepEqual(model.metadataProps, [['author', 'edgeforge']]);
     assert.equal(model.functions[0].name, 'Twice');
-    assert.deepEqual(model.functions[0].graph.nodes().map((n) => n.opType), ['Add']);
+    assert.deepEqual(
+      model.functions[0].graph.nodes().map((n) => n.opType),
+      ['Add'],
+    );
     const a = model.functions[0].graph.inputs[0];
     assert.equal(a.uses().length, 2, 'function bodies are graphs with use lists too');
     const g = model.graph;

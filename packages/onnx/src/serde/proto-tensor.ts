@@ -54,7 +54,9 @@ export class ProtoTensor implements Tensor {
     if (this.dtype === DataType.STRING) throw new Error(`tensor '${this.name}' holds strings`);
     if (p.rawData.byteLength > 0 || this.size === 0) {
       if (p.rawData.byteLength !== this.nbytes) {
-        throw new ModelFormatError(`tensor '${this.name}': raw_data has ${p.rawData.byteLength} bytes, ${dtypeName(this.dtype)}${fmtDims(this.dims)} needs ${this.nbytes}`);
+        throw new ModelFormatError(
+          `tensor '${this.name}': raw_data has ${p.rawData.byteLength} bytes, ${dtypeName(this.dtype)}${fmtDims(this.dims)} needs ${this.nbytes}`,
+        );
       }
       return p.rawData;
     }
@@ -62,7 +64,8 @@ export class ProtoTensor implements Tensor {
   }
 
   strings(): Uint8Array[] {
-    if (this.dtype !== DataType.STRING) throw new Error(`tensor '${this.name}' is ${dtypeName(this.dtype)}, not string`);
+    if (this.dtype !== DataType.STRING)
+      throw new Error(`tensor '${this.name}' is ${dtypeName(this.dtype)}, not string`);
     return this.proto.stringData;
   }
 }
@@ -75,7 +78,10 @@ function typedFieldsToRaw(p: TensorProto, dtype: number, size: number, nbytes: n
   const out = new Uint8Array(nbytes);
   const dv = new DataView(out.buffer);
   const need = (have: number, field: string, want = size) => {
-    if (have !== want) throw new ModelFormatError(`tensor '${name}': ${field} has ${have} values, ${dtypeName(dtype)}${fmtDims(p.dims.map(Number))} needs ${want}`);
+    if (have !== want)
+      throw new ModelFormatError(
+        `tensor '${name}': ${field} has ${have} values, ${dtypeName(dtype)}${fmtDims(p.dims.map(Number))} needs ${want}`,
+      );
   };
   switch (dtype) {
     case DataType.FLOAT:
@@ -147,18 +153,28 @@ function resolveExternal(p: TensorProto, baseDir: string | undefined, nbytes: nu
   const location = kv.get('location');
   if (!location) throw new ModelFormatError(`tensor '${p.name}': external data without a location`);
   if (isAbsolute(location) || normalize(location).split(/[\\/]/).includes('..')) {
-    throw new ModelFormatError(`tensor '${p.name}': external data location '${location}' must be a relative path inside the model's folder`);
+    throw new ModelFormatError(
+      `tensor '${p.name}': external data location '${location}' must be a relative path inside the model's folder`,
+    );
   }
-  if (baseDir === undefined) throw new ModelFormatError(`tensor '${p.name}': external data '${location}' but the model was not loaded from a file`);
+  if (baseDir === undefined)
+    throw new ModelFormatError(
+      `tensor '${p.name}': external data '${location}' but the model was not loaded from a file`,
+    );
   const offset = Number(kv.get('offset') ?? '0');
   const length = kv.has('length') ? Number(kv.get('length')) : nbytes;
   if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
-    throw new ModelFormatError(`tensor '${p.name}': bad external data offset/length '${kv.get('offset')}'/'${kv.get('length')}'`);
+    throw new ModelFormatError(
+      `tensor '${p.name}': bad external data offset/length '${kv.get('offset')}'/'${kv.get('length')}'`,
+    );
   }
   if (length !== nbytes && p.dataType !== DataType.STRING) {
-    throw new ModelFormatError(`tensor '${p.name}': external data length ${length} but ${dtypeName(p.dataType)}${fmtDims(p.dims.map(Number))} needs ${nbytes}`);
+    throw new ModelFormatError(
+      `tensor '${p.name}': external data length ${length} but ${dtypeName(p.dataType)}${fmtDims(p.dims.map(Number))} needs ${nbytes}`,
+    );
   }
   const path = resolve(baseDir, location);
-  if (!(path + sep).startsWith(resolve(baseDir) + sep)) throw new ModelFormatError(`tensor '${p.name}': external data escapes the model folder`);
+  if (!(path + sep).startsWith(resolve(baseDir) + sep))
+    throw new ModelFormatError(`tensor '${p.name}': external data escapes the model folder`);
   return { path, location, offset, length };
 }

@@ -25,7 +25,8 @@ function suiteModels(): { name: string; dir: string }[] {
   return out;
 }
 
-const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const same = (a: Uint8Array, b: Uint8Array) =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 describe('conformance suite round trip', () => {
   let tmp: string;
@@ -50,7 +51,9 @@ describe('conformance suite round trip', () => {
       if (!same(first, second)) unstable.push(name);
       if (same(first, original)) identicalToOriginal++;
     }
-    console.log(`conformance: ${models.length} models, ${identicalToOriginal} saved byte-identical to the original file, ${models.length - unstable.length} second saves identical to the first`);
+    console.log(
+      `conformance: ${models.length} models, ${identicalToOriginal} saved byte-identical to the original file, ${models.length - unstable.length} second saves identical to the first`,
+    );
     assert.deepEqual(unstable, []);
     assert.equal(identicalToOriginal, models.length);
   });
@@ -74,7 +77,8 @@ describe('conformance suite round trip', () => {
       const feeds: Record<string, ort.Tensor> = {};
       let tensorsOnly = true;
       for (let i = 0; i < inputs.length && tensorsOnly; i++) {
-        const t = inputs[i].type?.kind === 'tensor' ? readTensorPb(join(dir, 'test_data_set_0', `input_${i}.pb`)) : undefined;
+        const t =
+          inputs[i].type?.kind === 'tensor' ? readTensorPb(join(dir, 'test_data_set_0', `input_${i}.pb`)) : undefined;
         if (!t) tensorsOnly = false;
         else feeds[inputs[i].name] = toOrt(t);
       }
@@ -144,7 +148,12 @@ function realFeeds(name: ModelName): Record<string, ort.Tensor> {
     case 'ocr-cls':
       return { x: image(48, 192) };
     case 'silero-legacy':
-      return { input: audio(), sr, h: new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]), c: new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]) };
+      return {
+        input: audio(),
+        sr,
+        h: new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]),
+        c: new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]),
+      };
     case 'silero-v5':
       return { input: audio(), state: new ort.Tensor('float32', new Float32Array(256), [2, 1, 128]), sr };
   }

@@ -101,7 +101,10 @@ function graphPath(model: Model): Map<unknown, string> {
     if (g === model.graph) paths.set(g, 'main');
     else if (g.parentNode) {
       const parent = paths.get(g.parentNode.graph) ?? '?';
-      const attrName = [...g.parentNode.attributes.values()].find((a) => a.value === g || (Array.isArray(a.value) && a.value.includes(g as never)))?.name ?? 'body';
+      const attrName =
+        [...g.parentNode.attributes.values()].find(
+          (a) => a.value === g || (Array.isArray(a.value) && a.value.includes(g as never)),
+        )?.name ?? 'body';
       paths.set(g, `${parent}/${String(g.parentNode)}/${attrName}`);
     } else {
       const f = model.functions.find((x) => x.graph === g);
@@ -152,7 +155,14 @@ export function summarizeModel(model: Model, opts: SummaryOptions = {}): ModelSu
       if (w.source === 'initializer') bySource.initializer += t.size;
       else if (w.source === 'constant-node') bySource.constantNode += t.size;
       else bySource.sparseInitializer += t.size;
-      const entry: TensorEntry = { name: w.name, dtype: d, shape: [...t.dims], bytes: t.nbytes, source: w.source, graph: paths.get(w.graph) ?? 'main' };
+      const entry: TensorEntry = {
+        name: w.name,
+        dtype: d,
+        shape: [...t.dims],
+        bytes: t.nbytes,
+        source: w.source,
+        graph: paths.get(w.graph) ?? 'main',
+      };
       if (t.external) {
         entry.external = t.external.location;
         const e = ext.get(t.external.location) ?? { tensors: 0, bytes: 0 };

@@ -30,7 +30,12 @@ const ORT_TYPES: Record<number, ort.Tensor.Type> = {
 export function toOrt(t: Tensor): ort.Tensor {
   const type = ORT_TYPES[t.dtype];
   if (!type) throw new Error(`no onnxruntime tensor type for data type ${t.dtype}`);
-  if (type === 'string') return new ort.Tensor('string', t.strings().map((b) => new TextDecoder().decode(b)), [...t.dims]);
+  if (type === 'string')
+    return new ort.Tensor(
+      'string',
+      t.strings().map((b) => new TextDecoder().decode(b)),
+      [...t.dims],
+    );
   const raw = Uint8Array.prototype.slice.call(t.bytes());
   const buf = raw.buffer;
   const data = (() => {
@@ -92,7 +97,11 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Runs a model file (single-threaded, for reproducible kernels) and returns outputs by name. */
 export async function runFile(path: string, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
-  const s = await ort.InferenceSession.create(path, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 4 });
+  const s = await ort.InferenceSession.create(path, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    logSeverityLevel: 4,
+  });
   try {
     return await s.run(feeds);
   } finally {
