@@ -171,3 +171,18 @@ function freshDir(d: string) {
   rmSync(d, { recursive: true, force: true });
   mkdirSync(d, { recursive: true });
 }
+
+describe('inline tensors', () => {
+  before(ensureModels);
+  it('are views into the file buffer, not copies', () => {
+    const model = loadModel(modelPath('ocr-cls'));
+    const raw = [...storedTensors(model)].map((x) => x.tensor.bytes()).filter((b) => b.byteLength > 0);
+    assert.ok(raw.length > 50);
+    const buffer = raw[0].buffer;
+    assert.ok(
+      raw.every((b) => b.buffer === buffer),
+      'every tensor shares one buffer',
+    );
+    assert.ok(buffer.byteLength >= statSync(modelPath('ocr-cls')).size);
+  });
+});
