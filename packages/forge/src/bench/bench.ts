@@ -56,14 +56,22 @@ async function createTimed(backend: Backend, model: string | Uint8Array, opts: S
 }
 
 function sessionOptions(o: BenchOptions): SessionOptions {
-  return { ...(o.threads ? { threads: o.threads } : {}), ...(o.graphOptimization ? { graphOptimization: o.graphOptimization } : {}) };
+  return {
+    ...(o.threads ? { threads: o.threads } : {}),
+    ...(o.graphOptimization ? { graphOptimization: o.graphOptimization } : {}),
+  };
 }
 
 /**
  * Benchmarks one model: cold start (session creation, median of `creates`), warm-up, then timed
  * runs. Latency is wall time of `session.run` including feed/fetch copies, as an application sees it.
  */
-export async function benchModel(backend: Backend, model: string | Uint8Array, feeds: Feeds, o: BenchOptions = {}): Promise<BenchMeasurement> {
+export async function benchModel(
+  backend: Backend,
+  model: string | Uint8Array,
+  feeds: Feeds,
+  o: BenchOptions = {},
+): Promise<BenchMeasurement> {
   const rss0 = process.memoryUsage().rss;
   const { session, times } = await createTimed(backend, model, sessionOptions(o), Math.max(1, o.creates ?? 3));
   try {

@@ -48,7 +48,9 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvalMeasurement
   let samples = 0;
   const scoreName = o.output ?? o.session.outputs[0]?.name;
   if (o.output && !o.session.outputs.some((x) => x.name === o.output)) {
-    throw new Error(`output '${o.output}' is not an output of the model (outputs: ${o.session.outputs.map((x) => x.name).join(', ')})`);
+    throw new Error(
+      `output '${o.output}' is not an output of the model (outputs: ${o.session.outputs.map((x) => x.name).join(', ')})`,
+    );
   }
   for await (const batch of o.batches) {
     const n = samplesOf(batch.inputs);
@@ -59,7 +61,9 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvalMeasurement
       const values = scores && numeric(scores);
       if (!values) throw new Error(`output '${scoreName}' holds no class scores`);
       if (scores.dims.length !== 2) {
-        throw new Error(`output '${scoreName}' has shape [${scores.dims.join(',')}]; classification needs [samples, classes] (choose one with --output)`);
+        throw new Error(
+          `output '${scoreName}' has shape [${scores.dims.join(',')}]; classification needs [samples, classes] (choose one with --output)`,
+        );
       }
       if (batch.labels.length !== scores.dims[0]) {
         throw new Error(`batch has ${batch.labels.length} labels for ${scores.dims[0]} samples`);
