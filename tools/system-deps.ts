@@ -1,12 +1,16 @@
 /**
- * Makes sure the Debian packages the tests read are installed (ONNX's conformance suite,
- * `libonnx-testdata`). Installs them with apt-get when running as root; otherwise prints the one
+ * Makes sure the Debian packages the tests use are installed (ONNX's conformance suite,
+ * `libonnx-testdata`; `chromium` for the report tests). Installs them with apt-get when running as root; otherwise prints the one
  * command to run. Used by `npm test`, so the README's two commands work on a fresh machine.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-const PACKAGES: Record<string, string> = { 'libonnx-testdata': '/usr/share/libonnx-testdata/data' };
+const PACKAGES: Record<string, string> = {
+  'libonnx-testdata': '/usr/share/libonnx-testdata/data',
+  // Headless browser for the HTML report tests.
+  chromium: '/usr/bin/chromium',
+};
 
 const missing = Object.entries(PACKAGES)
   .filter(([, path]) => !existsSync(path))
