@@ -10,6 +10,8 @@ const PACKAGES: Record<string, string> = {
   'libonnx-testdata': '/usr/share/libonnx-testdata/data',
   // Headless browser for the HTML report tests.
   chromium: '/usr/bin/chromium',
+  // Fonts for the OCR rendered-text check.
+  'fonts-dejavu-core': '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',
 };
 
 const missing = Object.entries(PACKAGES)
