@@ -2,5 +2,118 @@
  * @module
  * `@edgeforge/forge`: everything that transforms or measures a model — onnxruntime backends
  * (native and WebAssembly), datasets, evaluation (task metrics and fidelity), benchmarks and reports.
+ *
+ * @example
+ * ```ts
+ * import { getBackend, openDataset, evaluateModel } from '@edgeforge/forge';
+ * const session = await getBackend('node').createSession('mnist.onnx');
+ * const data = await openDataset('idx:t10k-images-idx3-ubyte,labels=t10k-labels-idx1-ubyte', { inputs: session.inputs });
+ * const { task } = await evaluateModel({ session, batches: data });
+ * console.log(task?.top1);
+ * ```
  */
-export {};
+export {
+  getBackend,
+  nodeBackend,
+  wasmBackend,
+  BACKEND_NAMES,
+  BackendError,
+  FeedError,
+  validateFeeds,
+  feedMismatch,
+  allocTensor,
+  castTensor,
+  canCast,
+  elementCount,
+  floatToHalf,
+  halfToFloat,
+  formatDims,
+  formatTypeShape,
+  hostTensorProblem,
+  toNumbers,
+  type Backend,
+  type BackendName,
+  type ElemType,
+  type Feeds,
+  type HostTensor,
+  type IoInfo,
+  type Session,
+  type SessionOptions,
+} from './runtime/index.js';
+export {
+  openDataset,
+  parseDataSpec,
+  DataError,
+  FORMATS,
+  type Batch,
+  type Dataset,
+  type DatasetInput,
+  type DatasetOptions,
+  type DataFormat,
+  type DataSpec,
+} from './data/index.js';
+export {
+  ClassificationMetrics,
+  FidelityMetrics,
+  type ClassificationResult,
+  type FidelityResult,
+} from './evaluate/metrics.js';
+export { evaluateModel, type EvalBatch, type EvaluateOptions, type EvalMeasurement } from './evaluate/evaluate.js';
+export {
+  ocrAccuracy,
+  editDistance,
+  normalizeOcrText,
+  type OcrRunner,
+  type OcrAccuracy,
+  type OcrAccuracyOptions,
+  type OcrLineResult,
+} from './evaluate/ocr/check.js';
+export { ocrCorpus } from './evaluate/ocr/corpus.js';
+export {
+  loadOcrKeys,
+  parseOcrKeys,
+  ctcGreedyDecode,
+  ctcDecodeBatch,
+  type OcrVocabulary,
+  type CtcResult,
+} from './evaluate/ocr/ctc.js';
+export { preprocessBatch, resizedWidth, type OcrTensor, type PreprocessOptions } from './evaluate/ocr/preprocess.js';
+export {
+  renderLine,
+  ensureOcrFonts,
+  ocrFont,
+  OCR_FONTS,
+  OCR_DEFAULT_FONTS,
+  OcrFontError,
+  type RgbImage,
+  type OcrFont,
+  type RenderOptions,
+} from './evaluate/ocr/render.js';
+export { latencyStats, percentile, type LatencyStats as LatencySummary } from './bench/stats.js';
+export {
+  benchModel,
+  benchPair,
+  type BenchOptions,
+  type BenchMeasurement,
+  type PairMeasurement,
+} from './bench/bench.js';
+export {
+  renderReport,
+  writeReport,
+  parseReportResult,
+  ReportDataError,
+  type ReportOptions,
+  type ReportResult,
+  type EvalResult,
+  type BenchResult,
+  type CompareResult,
+  type ModelRef,
+  type TaskMetrics,
+  type ClassMetrics,
+  type FidelityReport,
+  type OutputFidelity,
+  type LatencyStats,
+  type LatencyComparison,
+  type ModelProfile,
+  type DtypeParams,
+} from './report/index.js';

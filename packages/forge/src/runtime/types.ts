@@ -61,6 +61,11 @@ export interface IoInfo {
 
 export interface Session {
   readonly backend: BackendName;
+  /**
+   * Intra-op threads the session runs with, when known (the `threads` option; for wasm, the
+   * process-wide thread count onnxruntime-web was initialized with).
+   */
+  readonly threads?: number;
   readonly inputs: readonly IoInfo[];
   readonly outputs: readonly IoInfo[];
   /** Runs the model; validates feed names, types and ranks/static dims first with one clear error. */
