@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { convert } from './commands/convert.js';
 import { inspect } from './commands/inspect.js';
+import { benchCommand, compareCommand, evalCommand, type MeasureFlags } from './commands/measure.js';
 import { CliError, UsageError, oneLine } from './errors.js';
 import { parseInputShapes } from './load.js';
 
@@ -66,6 +67,60 @@ function program(io: Io): Command {
         io.stdout(convert(model, o));
       },
     );
+  const measure = (c: Command, opts: { data?: 'required' | 'optional'; bench?: boolean }) => {
+    c.option('--backend <name>', 'node (onnxruntime-node, native) or wasm (onnxruntime-web)', 'node')
+      .option('--threads <n>', 'intra-op threads')
+      .option('--batch <n>', 'samples per run')
+      .option('--limit <n>', 'use at most n samples of --data')
+      .option(
+        '--shape <dim=size|input=dims>',
+        'fix a symbolic dim (N=1) or a whole input (x=1,3,48,320); repeatable',
+        collect,
+        [],
+      )
+      .option('--output <name>', 'output with class scores (default: the first)')
+      .option('--report <file.html>', 'also write a self-contained HTML report')
+      .option('--json', 'machine-readable output');
+    if (opts.data)
+      c.option('--data <spec>', 'data spec, e.g. idx:images.gz,labels=labels.gz, npz:f.npz, images:dir, synthetic');
+    if (opts.bench) {
+      c.option('--iterations <n>', 'timed runs (default 50)')
+        .option('--warmup <n>', 'untimed runs first (default 5)')
+        .option('--duration <ms>', 'time budget instead of a fixed number of runs');
+    }
+    return c;
+  };
+
+  measure(
+    p
+      .command('eval')
+      .description('accuracy on labelled data and fidelity against a reference model')
+      .argument('<model>', 'ONNX model file')
+      .option('--against <reference.onnx>', 'measure fidelity against this model on the same inputs'),
+    { data: 'required' },
+  ).action(async (model: string, o: MeasureFlags & { against?: string }) => io.stdout(await evalCommand(model, o)));
+
+  measure(
+    p
+      .command('bench')
+      .description('latency percentiles, throughput, cold start and memory')
+      .argument('<model>', 'ONNX model file'),
+    { data: 'optional', bench: true },
+  ).action(async (model: string, o: MeasureFlags) => io.stdout(await benchCommand(model, o)));
+
+  measure(
+    p
+      .command('compare')
+      .description(
+        'two models side by side: size, parameters, operators, accuracy, fidelity of b against a, latency b/a',
+      )
+      .argument('<a>', 'reference model')
+      .argument('<b>', 'model to compare with a')
+      .option('--no-latency', 'skip the latency measurement'),
+    { data: 'optional', bench: true },
+  ).action(async (a: string, b: string, o: MeasureFlags & { latency?: boolean }) =>
+    io.stdout(await compareCommand(a, b, o)),
+  );
   return p;
 }
 

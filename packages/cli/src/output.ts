@@ -44,3 +44,28 @@ export function bytes(n: number): string {
 export function json(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
+
+/** A one-line progress indicator on stderr, only when stderr is a terminal. */
+export function progress(label: string): { update: (done: number, total: number) => void; done: () => void } {
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  return {
+    update(done, total) {
+      if (!tty) return;
+      const now = Date.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      const width = 30;
+      const frac = total > 0 ? Math.min(1, done / total) : 0;
+      const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░');
+      process.stderr.write(`\r${label} ${bar} ${done}/${total}`);
+    },
+    done() {
+      if (tty) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+export const pct = (x: number | undefined, digits = 2) => (x === undefined ? '-' : `${(100 * x).toFixed(digits)}%`);
+export const ms = (x: number) =>
+  x >= 100 ? `${x.toFixed(0)} ms` : x >= 10 ? `${x.toFixed(1)} ms` : `${x.toFixed(2)} ms`;

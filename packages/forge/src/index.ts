@@ -117,3 +117,4 @@ export {
   type ModelProfile,
   type DtypeParams,
 } from './report/index.js';
+export { runEval, runBench, runCompare, modelRef, type RunOptions } from './evaluate/run.js';

@@ -14,12 +14,16 @@ export interface EvaluateOptions {
   reference?: Session;
   /** Output holding class scores for task metrics (default: the first output). */
   output?: string;
+  /** Also compute the reference model's task metrics from the outputs already computed. */
+  referenceTask?: boolean;
   onProgress?: (samples: number) => void;
 }
 
 export interface EvalMeasurement {
   samples: number;
   task?: ClassificationResult;
+  /** The reference model's task metrics on the same batches (with `referenceTask`). */
+  referenceTask?: ClassificationResult;
   fidelity?: FidelityResult[];
   durationMs: number;
 }
@@ -43,6 +47,7 @@ function samplesOf(feeds: Feeds): number {
 export async function evaluateModel(o: EvaluateOptions): Promise<EvalMeasurement> {
   const t0 = performance.now();
   const cls = new ClassificationMetrics();
+  const refCls = new ClassificationMetrics();
   let labelled = false;
   const fidelity = new Map<string, FidelityMetrics>();
   let samples = 0;
@@ -52,26 +57,40 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvalMeasurement
       `output '${o.output}' is not an output of the model (outputs: ${o.session.outputs.map((x) => x.name).join(', ')})`,
     );
   }
+  const addTask = (
+    metrics: ClassificationMetrics,
+    out: Record<string, HostTensor>,
+    name: string,
+    labels: ArrayLike<number | bigint>,
+  ) => {
+    const scores = out[name];
+    const values = scores && numeric(scores);
+    if (!values) throw new Error(`output '${name}' holds no class scores`);
+    if (scores.dims.length !== 2) {
+      throw new Error(
+        `output '${name}' has shape [${scores.dims.join(',')}]; classification needs [samples, classes] (choose one with --output)`,
+      );
+    }
+    if (labels.length !== scores.dims[0])
+      throw new Error(`batch has ${labels.length} labels for ${scores.dims[0]} samples`);
+    metrics.add(values, scores.dims[1], labels);
+  };
+  const refScoreName = o.reference
+    ? (
+        o.reference.outputs.find((x) => x.name === scoreName) ??
+        o.reference.outputs[o.session.outputs.findIndex((x) => x.name === scoreName)]
+      )?.name
+    : undefined;
   for await (const batch of o.batches) {
     const n = samplesOf(batch.inputs);
     const out = await o.session.run(batch.inputs);
     if (batch.labels) {
       labelled = true;
-      const scores = out[scoreName];
-      const values = scores && numeric(scores);
-      if (!values) throw new Error(`output '${scoreName}' holds no class scores`);
-      if (scores.dims.length !== 2) {
-        throw new Error(
-          `output '${scoreName}' has shape [${scores.dims.join(',')}]; classification needs [samples, classes] (choose one with --output)`,
-        );
-      }
-      if (batch.labels.length !== scores.dims[0]) {
-        throw new Error(`batch has ${batch.labels.length} labels for ${scores.dims[0]} samples`);
-      }
-      cls.add(values, scores.dims[1], batch.labels);
+      addTask(cls, out, scoreName, batch.labels);
     }
     if (o.reference) {
       const ref = await o.reference.run(batch.inputs);
+      if (batch.labels && o.referenceTask && refScoreName) addTask(refCls, ref, refScoreName, batch.labels);
       const names = o.session.outputs.map((x) => x.name);
       const refNames = o.reference.outputs.map((x) => x.name);
       names.forEach((name, i) => {
@@ -97,6 +116,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvalMeasurement
   return {
     samples,
     ...(labelled ? { task: cls.result() } : {}),
+    ...(labelled && o.reference && o.referenceTask ? { referenceTask: refCls.result() } : {}),
     ...(o.reference ? { fidelity: [...fidelity.values()].map((f) => f.result()) } : {}),
     durationMs: performance.now() - t0,
   };
