@@ -12,6 +12,8 @@ const PACKAGES: Record<string, string> = {
   chromium: '/usr/bin/chromium',
   // Fonts for the OCR rendered-text check.
   'fonts-dejavu-core': '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',
+  // Fashion-MNIST test split for the ResNet reference model.
+  'dataset-fashion-mnist': '/usr/share/datasets/fashion-mnist',
 };
 
 const missing = Object.entries(PACKAGES)

@@ -89,6 +89,11 @@ export async function runEval(model: string, o: RunOptions & { against?: string 
   const reference = o.against ? await open(o.against, o) : undefined;
   try {
     const ds = await dataset(session, o.data, o);
+    if (!ds.hasLabels && !reference) {
+      throw new Error(
+        `data '${o.data}' has no labels and there is no --against model: nothing to measure (add labels=… to the data spec)`,
+      );
+    }
     const m: EvalMeasurement = await evaluateModel({
       session,
       batches: ds.batches(),
