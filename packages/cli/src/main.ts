@@ -81,8 +81,9 @@ function program(io: Io): Command {
       .option('--output <name>', 'output with class scores (default: the first)')
       .option('--report <file.html>', 'also write a self-contained HTML report')
       .option('--json', 'machine-readable output');
-    if (opts.data)
-      c.option('--data <spec>', 'data spec, e.g. idx:images.gz,labels=labels.gz, npz:f.npz, images:dir, synthetic');
+    const dataHelp = 'data spec, e.g. idx:images.gz,labels=labels.gz, npz:f.npz, images:dir, synthetic';
+    if (opts.data === 'required') c.requiredOption('--data <spec>', dataHelp);
+    else if (opts.data) c.option('--data <spec>', `${dataHelp} (default: synthetic inputs)`);
     if (opts.bench) {
       c.option('--iterations <n>', 'timed runs (default 50)')
         .option('--warmup <n>', 'untimed runs first (default 5)')

@@ -154,7 +154,7 @@ describe('edgeforge eval / bench / compare', () => {
     });
 
     it('usage errors exit 2', async () => {
-      assert.equal((await run('eval', MNIST)).code, 1, 'eval without --data is a clear failure');
+      assert.equal((await run('eval', MNIST)).code, 2, 'eval needs --data');
       assert.equal((await run('bench', MNIST, '--backend', 'gpu')).code, 2);
       assert.equal((await run('bench', MNIST, '--iterations', 'many')).code, 2);
       assert.equal((await run('bench', MNIST, '--shape', 'N')).code, 2);
