@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { convert } from './commands/convert.js';
 import { inspect } from './commands/inspect.js';
 import { benchCommand, compareCommand, evalCommand, type MeasureFlags } from './commands/measure.js';
+import { optimizeCommand, type OptimizeFlags } from './commands/optimize.js';
 import { CliError, UsageError, oneLine } from './errors.js';
 import { parseInputShapes } from './load.js';
 
@@ -91,6 +92,21 @@ function program(io: Io): Command {
     }
     return c;
   };
+
+  p.command('optimize')
+    .description('graph optimization passes: constant folding, fusions, dead-code and no-op elimination')
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('-o, --output <file>', 'output model file')
+    .option('--passes <a,b,c>', 'passes to run, in order (default: the safe default recipe)')
+    .option('--recipe <file>', 'recipe file (JSON or YAML) with passes and options')
+    .option(
+      '--verify',
+      'run original and result through onnxruntime after every pass; fail naming the pass that changed outputs',
+    )
+    .option('--input-shape <name=dims>', 'fix an input shape, e.g. x=1,3,224,224 (repeatable)', collect, [])
+    .option('--data <spec>', 'inputs for --verify (default: synthetic)')
+    .option('--json', 'machine-readable report')
+    .action(async (model: string, o: OptimizeFlags) => io.stdout(await optimizeCommand(model, o)));
 
   measure(
     p

@@ -1,4 +1,4 @@
-import type { Graph, Model } from '@edgeforge/onnx';
+import type { Dim, Graph, Model } from '@edgeforge/onnx';
 
 /**
  * A pass: a named, documented, option-validated function from IR to IR that says what it changed.
@@ -18,7 +18,7 @@ export type PassFamily = 'optimize' | 'prune' | 'quantize' | 'fp16';
 
 export interface PassContext {
   /** Fixed input shapes (`--input-shape`), when given. */
-  inputShapes?: Record<string, (number | string)[]>;
+  inputShapes?: Record<string, Dim[]>;
 }
 
 export interface Pass<O = Record<string, unknown>> {

@@ -1,0 +1,42 @@
+import { constantsToInitializers } from './optimize/constants-to-initializers.js';
+import { dedupeInitializers } from './optimize/dedupe-initializers.js';
+import { eliminateDeadCode } from './optimize/eliminate-dead-code.js';
+import { eliminateNoops } from './optimize/eliminate-noops.js';
+import { foldConstants } from './optimize/fold-constants.js';
+import { fuseBnIntoConv } from './optimize/fuse-bn-into-conv.js';
+import { fuseMatmulAddIntoGemm } from './optimize/fuse-matmul-add-into-gemm.js';
+import { fuseMulAddIntoConv } from './optimize/fuse-mul-add-into-conv.js';
+import { initializersToConstants } from './optimize/initializers-to-constants.js';
+import type { Pass } from './pass.js';
+import type { RecipeStep } from './recipe.js';
+
+/** Every pass, by name: one explicit list (after onnxoptimizer's pass registry). */
+const ALL = [
+  constantsToInitializers,
+  initializersToConstants,
+  foldConstants,
+  eliminateNoops,
+  eliminateDeadCode,
+  dedupeInitializers,
+  fuseBnIntoConv,
+  fuseMulAddIntoConv,
+  fuseMatmulAddIntoGemm,
+] as unknown as Pass<never>[];
+
+export const PASSES: ReadonlyMap<string, Pass<never>> = new Map(ALL.map((p) => [p.name, p]));
+
+/**
+ * Safe for every model: exact rewrites, folds computed by onnxruntime, and fusions whose algebra
+ * is a per-channel scale (within 1e-4 relative). Dead code goes last so every pass may leave some.
+ */
+export const DEFAULT_RECIPE: RecipeStep[] = [
+  'eliminate-noops',
+  'constants-to-initializers',
+  'fold-constants',
+  'fuse-bn-into-conv',
+  'fuse-mul-add-into-conv',
+  'fuse-matmul-add-into-gemm',
+  'eliminate-noops',
+  'eliminate-dead-code',
+  'dedupe-initializers',
+].map((pass) => ({ pass, options: {} }));
