@@ -7,6 +7,7 @@ import { fuseBnIntoConv } from './optimize/fuse-bn-into-conv.js';
 import { fuseMatmulAddIntoGemm } from './optimize/fuse-matmul-add-into-gemm.js';
 import { fuseMulAddIntoConv } from './optimize/fuse-mul-add-into-conv.js';
 import { initializersToConstants } from './optimize/initializers-to-constants.js';
+import { simplifyShapes } from './optimize/simplify-shapes.js';
 import type { Pass } from './pass.js';
 import type { RecipeStep } from './recipe.js';
 
@@ -21,6 +22,7 @@ const ALL = [
   fuseBnIntoConv,
   fuseMulAddIntoConv,
   fuseMatmulAddIntoGemm,
+  simplifyShapes,
 ] as unknown as Pass<never>[];
 
 export const PASSES: ReadonlyMap<string, Pass<never>> = new Map(ALL.map((p) => [p.name, p]));
@@ -33,8 +35,11 @@ export const DEFAULT_RECIPE: RecipeStep[] = [
   'eliminate-noops',
   'constants-to-initializers',
   'fold-constants',
+  'simplify-shapes',
   'fuse-bn-into-conv',
   'fuse-mul-add-into-conv',
+  // Again: folding an Add into a ConvTranspose can put a BatchNormalization right after it (PP-OCR det).
+  'fuse-bn-into-conv',
   'fuse-matmul-add-into-gemm',
   'eliminate-noops',
   'eliminate-dead-code',

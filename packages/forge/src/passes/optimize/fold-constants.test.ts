@@ -145,8 +145,13 @@ describe('fold-constants on built graphs', () => {
     assert.equal(maxRelDiff(before, await run(clone(m), feeds)), 0);
     const again = await foldConstants.run(m, foldConstants.parseOptions({ maxBytes: 1024 }), {});
     assert.equal(again.changed, false);
-    // With a larger cap it folds.
-    assert.deepEqual((await foldConstants.run(m, opts, {})).counts, { 'Expand folded': 1 });
+    // Under the default caps the 16 KiB Expand still grows the model by more than 4 KiB …
+    const grow = await foldConstants.run(m, opts, {});
+    assert.equal(grow.changed, false);
+    assert.match(grow.notes?.join('\n') ?? '', /refused Expand.*would add/);
+    // … and with larger caps it folds.
+    const loose = foldConstants.parseOptions({ maxBytes: 1 << 20, maxGrowthBytes: 1 << 20 });
+    assert.deepEqual((await foldConstants.run(m, loose, {})).counts, { 'Expand folded': 1 });
   });
 
   it('refuses IR < 4 models and bad options', async () => {

@@ -32,6 +32,8 @@
  *   other domains, nodes whose outputs are all unused (dead code is another pass's job);
  * - nodes with an output that is a graph output (folding would turn an interface value into an
  *   initializer);
+ * - folds that grow the model by more than `maxGrowthBytes` (default 4 KiB: outputs minus the
+ *   constant inputs the fold frees), e.g. slices of a weight that other nodes still read;
  * - folds that inflate the model: an output over `maxBytes` (default 1 MiB) is accepted only when
  *   the node's outputs are no larger than its constant inputs (a Transpose or Reshape of a big
  *   weight folds; an Expand, Tile, ConstantOfShape or Range to a big tensor, or a Cast from float16
@@ -61,10 +63,14 @@ import { isConstantNode, outputToInitializer } from './constants-to-initializers
 export interface FoldConstantsOptions {
   /** Outputs above this many bytes fold only when the node does not grow the model. */
   maxBytes: number;
+  /** A fold may add at most this many bytes to the model (outputs minus inputs it frees). */
+  maxGrowthBytes: number;
 }
 
 /** Default `maxBytes`: 1 MiB. */
 export const DEFAULT_FOLD_MAX_BYTES = 1 << 20;
+/** Default `maxGrowthBytes`: 4 KiB — shape arithmetic folds, copies of weights do not. */
+export const DEFAULT_FOLD_MAX_GROWTH = 4 * 1024;
 
 /** Ops never folded: their result is not a function of their inputs, or is not a tensor. */
 export const NON_FOLDABLE_OPS: ReadonlySet<string> = new Set([
@@ -140,6 +146,16 @@ function foldable(g: Graph, n: Node): boolean {
   return live.some((o) => o.uses().length > 0);
 }
 
+/** Bytes of constant inputs that only `n` uses: folding `n` frees them. */
+function freedBytes(n: Node): number {
+  let s = 0;
+  for (const v of new Set(n.inputs)) {
+    if (!v || v.isGraphInput() || v.isGraphOutput()) continue;
+    if (v.uses().every((u) => u.node === n)) s += constantOf(v)?.nbytes ?? 0;
+  }
+  return s;
+}
+
 function inputBytes(n: Node): number {
   let s = 0;
   for (const v of new Set(n.inputs)) if (v) s += constantOf(v)?.nbytes ?? 0;
@@ -208,12 +224,17 @@ export const foldConstants: Pass<FoldConstantsOptions> = {
   idempotent: true,
   tolerance: 0,
   parseOptions(raw) {
-    const { maxBytes = DEFAULT_FOLD_MAX_BYTES, ...rest } = raw;
+    const { maxBytes = DEFAULT_FOLD_MAX_BYTES, maxGrowthBytes = DEFAULT_FOLD_MAX_GROWTH, ...rest } = raw;
     const extra = Object.keys(rest);
     if (extra.length) throw new PassOptionError(`pass 'fold-constants': unknown option(s) ${extra.join(', ')}`);
-    if (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 0)
-      throw new PassOptionError(`pass 'fold-constants': maxBytes must be a non-negative integer (got ${maxBytes})`);
-    return { maxBytes };
+    for (const [k, v] of [
+      ['maxBytes', maxBytes],
+      ['maxGrowthBytes', maxGrowthBytes],
+    ] as const) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+        throw new PassOptionError(`pass 'fold-constants': ${k} must be a non-negative integer (got ${v})`);
+    }
+    return { maxBytes: maxBytes as number, maxGrowthBytes: maxGrowthBytes as number };
   },
   async run(model, options) {
     const changes = new Changes();
@@ -278,6 +299,16 @@ async function foldGraph(model: Model, g: Graph, opts: FoldConstantsOptions, cha
         refused.add(n);
         changes.note(
           `refused ${n}${where}: outputs would be ${MiB(total)} from ${MiB(inputBytes(n))} of inputs (cap ${MiB(opts.maxBytes)})`,
+        );
+        continue;
+      }
+      // Inputs still used elsewhere stay: a fold that copies a large slice of them grows the model
+      // (Silero v5 slices one RNN weight in two sibling If branches).
+      const growth = total - freedBytes(n);
+      if (growth > opts.maxGrowthBytes) {
+        refused.add(n);
+        changes.note(
+          `refused ${n}${where}: folding would add ${MiB(growth)} (its inputs stay in use; cap ${MiB(opts.maxGrowthBytes)})`,
         );
         continue;
       }
