@@ -118,8 +118,23 @@ export {
   type DtypeParams,
 } from './report/index.js';
 export { runEval, runBench, runCompare, modelRef, type RunOptions } from './evaluate/run.js';
-export { Changes, PassOptionError, noOptions, type Pass, type PassContext, type PassFamily, type PassReport } from './passes/pass.js';
-export { runPasses, resolveSteps, PassFailure, type RunReport, type StepReport, type Verifier } from './passes/manager.js';
+export {
+  Changes,
+  PassOptionError,
+  noOptions,
+  type Pass,
+  type PassContext,
+  type PassFamily,
+  type PassReport,
+} from './passes/pass.js';
+export {
+  runPasses,
+  resolveSteps,
+  PassFailure,
+  type RunReport,
+  type StepReport,
+  type Verifier,
+} from './passes/manager.js';
 export { parseRecipe, parsePassList, RecipeError, type RecipeStep } from './passes/recipe.js';
 export { PASSES, DEFAULT_RECIPE } from './passes/registry.js';
 export { optimizeModel, type OptimizeOptions, type OptimizeResult } from './passes/optimize-model.js';
