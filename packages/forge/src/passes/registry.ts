@@ -3,6 +3,7 @@ import { dedupeInitializers } from './optimize/dedupe-initializers.js';
 import { eliminateDeadCode } from './optimize/eliminate-dead-code.js';
 import { eliminateNoops } from './optimize/eliminate-noops.js';
 import { foldConstants } from './optimize/fold-constants.js';
+import { foldLinearLayers } from './optimize/fold-linear-layers.js';
 import { fuseBnIntoConv } from './optimize/fuse-bn-into-conv.js';
 import { fuseMatmulAddIntoGemm } from './optimize/fuse-matmul-add-into-gemm.js';
 import { fuseMulAddIntoConv } from './optimize/fuse-mul-add-into-conv.js';
@@ -23,6 +24,7 @@ const ALL = [
   fuseMulAddIntoConv,
   fuseMatmulAddIntoGemm,
   simplifyShapes,
+  foldLinearLayers,
 ] as unknown as Pass<never>[];
 
 export const PASSES: ReadonlyMap<string, Pass<never>> = new Map(ALL.map((p) => [p.name, p]));
