@@ -5,88 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  DataType,
-  GraphBuilder,
-  checkModel,
-  floatTensor,
-  loadModel,
-  serializeModel,
-  type Model,
-} from '@edgeforge/onnx';
+import { DataType, GraphBuilder, floatTensor, loadModel, type Model } from '@edgeforge/onnx';
 import { REPO_ROOT } from '../../../../../tools/models.ts';
-import { getBackend, type Feeds, type HostTensor } from '../../runtime/index.js';
+import { type Feeds } from '../../runtime/index.js';
 import { fuseBnIntoConv } from './fuse-bn-into-conv.js';
 import { fuseMulAddIntoConv } from './fuse-mul-add-into-conv.js';
+import { applyAndCompare, assertClose, count, feed, randT, runModel } from '../testing/fuse-harness.js';
 import { join } from 'node:path';
 
-// ---- helpers (same in each fuse-* test) ----
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(42);
-const randn = (n: number, lo = -1, hi = 1) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
-const randT = (dims: number[], lo = -1, hi = 1) =>
-  floatTensor(
-    dims,
-    randn(
-      dims.reduce((a, b) => a * b, 1),
-      lo,
-      hi,
-    ),
-  );
-
-async function runModel(model: Model | string, feeds: Feeds): Promise<Record<string, HostTensor>> {
-  const s = await getBackend('node').createSession(typeof model === 'string' ? model : serializeModel(model), {
-    graphOptimization: 'disabled',
-  });
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
-
-function feed(dims: number[]): HostTensor {
-  return { type: 'float32', dims, data: randn(dims.reduce((a, b) => a * b, 1)) };
-}
-
-/** Largest |a−b| / (|a| + 0.1) over all outputs, i.e. asserts |a−b| ≤ 1e-4·|a| + 1e-5 (onnx/optimizer's test). */
-function assertClose(a: Record<string, HostTensor>, b: Record<string, HostTensor>): number {
-  assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
-  let worst = 0;
-  for (const k of Object.keys(a)) {
-    const x = a[k].data as Float32Array;
-    const y = b[k].data as Float32Array;
-    assert.deepEqual(b[k].dims, a[k].dims);
-    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]) / (Math.abs(x[i]) + 0.1));
-  }
-  assert.ok(worst <= 1e-4, `outputs differ by ${worst} relative`);
-  return worst;
-}
-
-function assertValid(model: Model): void {
-  const errors = checkModel(model).filter((i) => i.severity === 'error');
-  assert.deepEqual(errors, []);
-}
-
-const count = (m: Model, op: string) => m.graph.nodes().filter((n) => n.opType === op).length;
-
-/** Runs the pass and checks: model valid, outputs within 1e-4 of before. */
-async function fuseAndCompare(model: Model, feeds: Feeds) {
-  assertValid(model);
-  const before = await runModel(model, feeds);
-  const report = await fuseMulAddIntoConv.run(model, {}, {});
-  assertValid(model);
-  const afterOut = await runModel(model, feeds);
-  const rel = assertClose(before, afterOut);
-  return { report, rel };
-}
+const fuseAndCompare = (model: Model, feeds: Feeds) => applyAndCompare(fuseMulAddIntoConv, model, feeds);
 
 describe('fuse-mul-add-into-conv', () => {
   it('folds Mul [1,C,1,1] then Add [C,1,1] into one Conv', async () => {
