@@ -1,49 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  DataType,
-  GraphBuilder,
-  checkModel,
-  floatTensor,
-  int64Tensor,
-  loadModelFromBytes,
-  serializeModel,
-  type Model,
-} from '@edgeforge/onnx';
+import { DataType, GraphBuilder, floatTensor, int64Tensor, type Model } from '@edgeforge/onnx';
 import { ort } from '../../../../onnx/src/testing/ort.js';
-import { PassOptionError, type PassReport } from '../pass.js';
+import { PassOptionError } from '../pass.js';
 import { dedupeInitializers } from './dedupe-initializers.js';
+import { applyExact } from '../testing/exact-harness.js';
 
-async function run(model: Model, feeds: Record<string, ort.Tensor>) {
-  const s = await ort.InferenceSession.create(serializeModel(model), { logSeverityLevel: 4 });
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
-
-/** Applies the pass to a copy: checker clean, same onnxruntime outputs, second run changes nothing. */
-async function optimize(
-  model: Model,
-  feeds: Record<string, ort.Tensor>,
-): Promise<{ after: Model; report: PassReport }> {
-  const after = loadModelFromBytes(serializeModel(model));
-  const opts = dedupeInitializers.parseOptions({});
-  const report = await dedupeInitializers.run(after, opts, {});
-  assert.deepEqual(
-    checkModel(after).filter((i) => i.severity === 'error'),
-    [],
-  );
-  const [a, b] = [await run(model, feeds), await run(after, feeds)];
-  assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
-  for (const k of Object.keys(a)) {
-    assert.deepEqual(b[k].dims, a[k].dims, k);
-    assert.deepEqual([...(b[k].data as Float32Array)], [...(a[k].data as Float32Array)], k);
-  }
-  assert.equal((await dedupeInitializers.run(after, opts, {})).changed, false, 'second run changes nothing');
-  return { after, report };
-}
+const optimize = (model: Model, feeds: Record<string, ort.Tensor>) => applyExact(dedupeInitializers, model, feeds);
 
 const F = DataType.FLOAT;
 const x2 = () => ({ x: new ort.Tensor('float32', [1.5, -2], [2]) });

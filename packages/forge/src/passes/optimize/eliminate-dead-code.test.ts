@@ -1,48 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  DataType,
-  GraphBuilder,
-  checkModel,
-  floatTensor,
-  loadModelFromBytes,
-  serializeModel,
-  shapeOf,
-  type Model,
-} from '@edgeforge/onnx';
+import { DataType, GraphBuilder, floatTensor, shapeOf, type Model } from '@edgeforge/onnx';
 import { ort } from '../../../../onnx/src/testing/ort.js';
-import type { PassReport } from '../pass.js';
 import { eliminateDeadCode } from './eliminate-dead-code.js';
+import { applyExact } from '../testing/exact-harness.js';
 
-async function run(model: Model, feeds: Record<string, ort.Tensor>) {
-  const s = await ort.InferenceSession.create(serializeModel(model), { logSeverityLevel: 4 });
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
-
-/** Applies the pass to a copy: checker clean, same onnxruntime outputs, second run changes nothing. */
-async function optimize(
-  model: Model,
-  feeds: Record<string, ort.Tensor>,
-): Promise<{ after: Model; report: PassReport }> {
-  const after = loadModelFromBytes(serializeModel(model));
-  const report = await eliminateDeadCode.run(after, {}, {});
-  assert.deepEqual(
-    checkModel(after).filter((i) => i.severity === 'error'),
-    [],
-  );
-  const [a, b] = [await run(model, feeds), await run(after, feeds)];
-  assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
-  for (const k of Object.keys(a)) {
-    assert.deepEqual(b[k].dims, a[k].dims, k);
-    assert.deepEqual([...(b[k].data as Float32Array)], [...(a[k].data as Float32Array)], k);
-  }
-  assert.equal((await eliminateDeadCode.run(after, {}, {})).changed, false, 'second run changes nothing');
-  return { after, report };
-}
+const optimize = (model: Model, feeds: Record<string, ort.Tensor>) => applyExact(eliminateDeadCode, model, feeds);
 
 const F = DataType.FLOAT;
 const ops = (m: Model) => m.graph.nodes().map((n) => n.opType);

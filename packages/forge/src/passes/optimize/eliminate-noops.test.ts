@@ -14,6 +14,7 @@ import {
 import { ort } from '../../../../onnx/src/testing/ort.js';
 import type { PassReport } from '../pass.js';
 import { eliminateNoops } from './eliminate-noops.js';
+import { runOrt } from '../testing/exact-harness.js';
 
 // ---- shared check: checker clean, onnxruntime outputs equal before and after ----
 function randomFeeds(model: Model): Record<string, ort.Tensor> {
@@ -29,15 +30,6 @@ function randomFeeds(model: Model): Record<string, ort.Tensor> {
   return feeds;
 }
 
-async function run(model: Model, feeds: Record<string, ort.Tensor>) {
-  const s = await ort.InferenceSession.create(serializeModel(model), { logSeverityLevel: 4 });
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
-
 /** Applies the pass to a copy, checks it and compares onnxruntime outputs (rtol 1e-6). */
 async function optimize(model: Model): Promise<{ after: Model; report: PassReport }> {
   const after = loadModelFromBytes(serializeModel(model));
@@ -47,7 +39,7 @@ async function optimize(model: Model): Promise<{ after: Model; report: PassRepor
     [],
   );
   const feeds = randomFeeds(model);
-  const [a, b] = [await run(model, feeds), await run(after, feeds)];
+  const [a, b] = [await runOrt(model, feeds), await runOrt(after, feeds)];
   assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
   for (const k of Object.keys(a)) {
     assert.deepEqual(b[k].dims, a[k].dims, k);
@@ -259,7 +251,7 @@ describe('eliminate-noops', () => {
         x: new ort.Tensor('float32', Float32Array.from([-1, 2]), [2]),
         c: new ort.Tensor('bool', [c], []),
       };
-      const [r1, r2] = [await run(m, feeds), await run(after, feeds)];
+      const [r1, r2] = [await runOrt(m, feeds), await runOrt(after, feeds)];
       assert.deepEqual([...(r2.y.data as Float32Array)], [...(r1.y.data as Float32Array)]);
     }
   });
