@@ -30,6 +30,7 @@ export {
   formatDims,
   formatTypeShape,
   hostTensorProblem,
+  numericView,
   toNumbers,
   type Backend,
   type BackendName,

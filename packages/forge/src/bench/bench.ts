@@ -55,6 +55,35 @@ async function createTimed(backend: Backend, model: string | Uint8Array, opts: S
   return { session: session!, times };
 }
 
+/** One model's numbers from its timed runs and session creations. */
+function measurement(
+  backend: string,
+  o: BenchOptions,
+  warmup: number,
+  samples: number[],
+  creates: number[],
+  feeds: Feeds,
+  peakRssBytes: number,
+  rssDeltaBytes: number,
+): BenchMeasurement {
+  const latencyMs = latencyStats(samples);
+  const batch = batchOf(feeds, o.batch);
+  return {
+    backend,
+    threads: o.threads ?? null,
+    warmup,
+    iterations: samples.length,
+    batch,
+    latencyMs,
+    throughputPerSec: (1000 * batch) / latencyMs.mean,
+    sessionCreateMs: latencyStats(creates).p50,
+    sessionCreateSamplesMs: creates,
+    peakRssBytes,
+    rssDeltaBytes,
+    samplesMs: samples,
+  };
+}
+
 function sessionOptions(o: BenchOptions): SessionOptions {
   return {
     ...(o.threads ? { threads: o.threads } : {}),
@@ -86,22 +115,16 @@ export async function benchModel(
       samples.push(performance.now() - t0);
       o.onProgress?.(samples.length, total ?? samples.length);
     }
-    const latencyMs = latencyStats(samples);
-    const batch = batchOf(feeds, o.batch);
-    return {
-      backend: session.backend,
-      threads: o.threads ?? null,
+    return measurement(
+      session.backend,
+      o,
       warmup,
-      iterations: samples.length,
-      batch,
-      latencyMs,
-      throughputPerSec: (1000 * batch) / latencyMs.mean,
-      sessionCreateMs: latencyStats(times).p50,
-      sessionCreateSamplesMs: times,
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
-      rssDeltaBytes: process.memoryUsage().rss - rss0,
-      samplesMs: samples,
-    };
+      samples,
+      times,
+      feeds,
+      process.resourceUsage().maxRSS * 1024,
+      process.memoryUsage().rss - rss0,
+    );
   } finally {
     await session.release();
   }
@@ -176,26 +199,8 @@ export async function benchPair(
     }
     const peak = process.resourceUsage().maxRSS * 1024;
     const delta = process.memoryUsage().rss - rss0;
-    const make = (samples: number[], creates: number[], feeds: Feeds): BenchMeasurement => {
-      const latencyMs = latencyStats(samples);
-      const batch = batchOf(feeds, o.batch);
-      return {
-        backend: backend.name,
-        threads: o.threads ?? null,
-        warmup,
-        iterations: samples.length,
-        batch,
-        latencyMs,
-        throughputPerSec: (1000 * batch) / latencyMs.mean,
-        sessionCreateMs: latencyStats(creates).p50,
-        sessionCreateSamplesMs: creates,
-        peakRssBytes: peak,
-        rssDeltaBytes: delta,
-        samplesMs: samples,
-      };
-    };
-    const ma = make(ta, createA, a.feeds);
-    const mb = make(tb, createB, b.feeds);
+    const ma = measurement(backend.name, o, warmup, ta, createA, a.feeds, peak, delta);
+    const mb = measurement(backend.name, o, warmup, tb, createB, b.feeds, peak, delta);
     return {
       a: ma,
       b: mb,

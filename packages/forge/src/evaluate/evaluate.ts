@@ -1,4 +1,5 @@
 import type { Feeds, HostTensor, Session } from '../runtime/types.js';
+import { numericView } from '../runtime/tensor.js';
 import { ClassificationMetrics, FidelityMetrics, type ClassificationResult, type FidelityResult } from './metrics.js';
 
 /** One batch of evaluation data: model inputs and, for labelled data, one class id per sample. */
@@ -26,13 +27,6 @@ export interface EvalMeasurement {
   referenceTask?: ClassificationResult;
   fidelity?: FidelityResult[];
   durationMs: number;
-}
-
-/** Numbers of a host tensor, or undefined for strings. float16 comes through as raw bits, so skip it. */
-function numeric(t: HostTensor): ArrayLike<number> | undefined {
-  if (Array.isArray(t.data) || t.type === 'float16') return undefined;
-  if (t.data instanceof BigInt64Array || t.data instanceof BigUint64Array) return Float64Array.from(t.data, Number);
-  return t.data as ArrayLike<number>;
 }
 
 function samplesOf(feeds: Feeds): number {
@@ -64,7 +58,7 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvalMeasurement
     labels: ArrayLike<number | bigint>,
   ) => {
     const scores = out[name];
-    const values = scores && numeric(scores);
+    const values = scores && numericView(scores);
     if (!values) throw new Error(`output '${name}' holds no class scores`);
     if (scores.dims.length !== 2) {
       throw new Error(
@@ -99,8 +93,8 @@ export async function evaluateModel(o: EvaluateOptions): Promise<EvalMeasurement
         const a = ref[refName];
         const b = out[name];
         if (!a || !b) return;
-        const ra = numeric(a);
-        const rb = numeric(b);
+        const ra = numericView(a);
+        const rb = numericView(b);
         if (!ra || !rb) return;
         if (a.dims.join() !== b.dims.join()) {
           throw new Error(`output '${name}': reference shape [${a.dims.join(',')}] differs from [${b.dims.join(',')}]`);

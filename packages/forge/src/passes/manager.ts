@@ -1,5 +1,6 @@
 import { checkModel, serializeModel, summarizeModel, type Model } from '@edgeforge/onnx';
 import type { Feeds, HostTensor, Session } from '../runtime/types.js';
+import { numericView } from '../runtime/tensor.js';
 import { PassOptionError, type Pass, type PassContext, type PassReport } from './pass.js';
 import { RecipeError, type RecipeStep } from './recipe.js';
 
@@ -62,12 +63,6 @@ export function resolveSteps(steps: RecipeStep[], registry: ReadonlyMap<string, 
   });
 }
 
-function numbers(t: HostTensor): ArrayLike<number> | undefined {
-  if (Array.isArray(t.data) || t.type === 'float16') return undefined;
-  if (t.data instanceof BigInt64Array || t.data instanceof BigUint64Array) return Float64Array.from(t.data, Number);
-  return t.data as ArrayLike<number>;
-}
-
 /** Largest |a−b| / (|a| + 1e-6·scale) over all outputs, where scale is the reference's max magnitude. */
 function maxRelError(ref: Record<string, HostTensor>, got: Record<string, HostTensor>): number {
   let worst = 0;
@@ -75,8 +70,8 @@ function maxRelError(ref: Record<string, HostTensor>, got: Record<string, HostTe
     const b = got[name];
     if (!b) return Infinity;
     if (a.dims.join() !== b.dims.join()) return Infinity;
-    const x = numbers(a);
-    const y = numbers(b);
+    const x = numericView(a);
+    const y = numericView(b);
     if (!x || !y) {
       if (JSON.stringify(a.data) !== JSON.stringify(b.data)) return Infinity;
       continue;

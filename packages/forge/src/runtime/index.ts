@@ -29,10 +29,12 @@ export {
   floatToHalf,
   formatDims,
   formatTypeShape,
-  halfToFloat,
   hostTensorProblem,
+  numericView,
   toNumbers,
 } from './tensor.js';
+// One float16 decoder for the project: the model layer's.
+export { halfToFloat } from '@edgeforge/onnx';
 export { validateFeeds, mismatch as feedMismatch } from './validate.js';
 
 export const BACKEND_NAMES: readonly BackendName[] = ['node', 'wasm'];

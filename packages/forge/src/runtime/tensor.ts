@@ -2,6 +2,7 @@
  * Host tensors: allocation, checks, casts and rendering. Shared by the backends (feeds and
  * outputs) and by datasets (which build batches and cast them to what the model expects).
  */
+import { halfToFloat } from '@edgeforge/onnx';
 import type { ElemType, HostTensor } from './types.js';
 
 type HostData = HostTensor['data'];
@@ -103,14 +104,14 @@ export function floatToHalf(value: number): number {
   return sign | h;
 }
 
-/** IEEE half bits → number. */
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
+/**
+ * The numbers of a tensor for metrics, without copying when they are already numbers (int64 is
+ * converted); undefined for strings and float16 (whose data are raw bits).
+ */
+export function numericView(t: HostTensor): ArrayLike<number> | undefined {
+  if (Array.isArray(t.data) || t.type === 'float16') return undefined;
+  if (t.data instanceof BigInt64Array || t.data instanceof BigUint64Array) return Float64Array.from(t.data, Number);
+  return t.data as ArrayLike<number>;
 }
 
 const FLOATS = new Set<ElemType>(['float32', 'float16', 'float64']);
