@@ -1,4 +1,4 @@
-import { loadModel, modelFileSize, summarizeModel } from '@edgeforge/onnx';
+import { loadModel, modelFileSize, summarizeModel, type Model } from '@edgeforge/onnx';
 import { benchModel, benchPair, type BenchOptions } from '../bench/bench.js';
 import { openDataset, type Dataset } from '../data/index.js';
 import type {
@@ -31,8 +31,8 @@ export interface RunOptions {
 }
 
 /** The model file plus its external data, as a download would cost. */
-export function modelRef(path: string): ModelRef {
-  const { model, external } = modelFileSize(path, loadModel(path));
+export function modelRef(path: string, loaded: Model = loadModel(path)): ModelRef {
+  const { model, external } = modelFileSize(path, loaded);
   return { path, bytes: model + external };
 }
 
@@ -144,8 +144,9 @@ export async function runBench(model: string, o: RunOptions & BenchOptions): Pro
 }
 
 function profile(path: string): ModelProfile {
-  const s = summarizeModel(loadModel(path));
-  return { ...modelRef(path), params: { byDtype: s.parameters.byDtype }, ops: s.operators };
+  const model = loadModel(path);
+  const s = summarizeModel(model);
+  return { ...modelRef(path, model), params: { byDtype: s.parameters.byDtype }, ops: s.operators };
 }
 
 /**

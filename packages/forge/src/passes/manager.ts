@@ -111,11 +111,12 @@ export async function runPasses(model: Model, steps: RecipeStep[], o: RunOptions
   if (firstError)
     throw new PassFailure(`the model fails the checker before any pass: ${firstError.message} [${firstError.rule}]`);
   const start = stats(model);
+  // Each pass's "before" is the previous pass's "after": summarize once per step.
+  let before = start;
   const reference = o.verify ? await outputsOf(o.verify, model) : undefined;
   let tolerance = 0;
   const reports: StepReport[] = [];
   for (const { pass, options, raw } of resolved) {
-    const before = stats(model);
     const t0 = performance.now();
     let r: PassReport;
     try {
@@ -152,9 +153,10 @@ export async function runPasses(model: Model, steps: RecipeStep[], o: RunOptions
       }
     }
     reports.push(step);
+    before = after;
     o.onStep?.(step);
   }
-  const end = stats(model);
+  const end = before;
   return {
     steps: reports,
     nodesBefore: start.nodes,
