@@ -15,36 +15,10 @@ import {
   type Model,
 } from '@edgeforge/onnx';
 import { ensureModels, modelPath, type ModelName } from '../../../../../tools/models.ts';
-import { getBackend, type Feeds, type HostTensor } from '../../runtime/index.js';
+import { type Feeds, type HostTensor } from '../../runtime/index.js';
 import { constantsToInitializers } from './constants-to-initializers.js';
 import { DEFAULT_FOLD_MAX_BYTES, foldConstants } from './fold-constants.js';
-
-async function run(model: Model | Uint8Array, feeds: Feeds): Promise<Record<string, HostTensor>> {
-  const bytes = model instanceof Uint8Array ? model : serializeModel(model);
-  const s = await getBackend('node').createSession(bytes, { threads: 1 });
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
-
-/** Largest relative difference over all outputs (0 = bitwise equal); throws on type/shape mismatch. */
-function maxRelDiff(a: Record<string, HostTensor>, b: Record<string, HostTensor>): number {
-  assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
-  let worst = 0;
-  for (const k of Object.keys(a)) {
-    assert.equal(a[k].type, b[k].type, k);
-    assert.deepEqual(a[k].dims, b[k].dims, k);
-    const [x, y] = [a[k].data, b[k].data];
-    for (let i = 0; i < x.length; i++) {
-      const [p, q] = [Number(x[i]), Number(y[i])];
-      if (Object.is(p, q) || (Number.isNaN(p) && Number.isNaN(q))) continue;
-      worst = Math.max(worst, Math.abs(p - q) / Math.max(Math.abs(p), Math.abs(q), 1e-30));
-    }
-  }
-  return worst;
-}
+import { maxRelDiff, runNode } from '../testing/exact-harness.js';
 
 const clone = (m: Model) => loadModelFromBytes(serializeModel(m));
 const errors = (m: Model) => checkModel(m).filter((i) => i.severity === 'error');
@@ -68,7 +42,7 @@ describe('fold-constants on built graphs', () => {
     b.output(b.op('Add', [x, wt]), 'y', DataType.FLOAT, [2, 3]);
     const m = b.model({ opset: 17 });
     const feeds: Feeds = { x: { type: 'float32', dims: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) } };
-    const before = await run(m, feeds);
+    const before = await runNode(m, feeds);
     const r = await foldConstants.run(m, opts, {});
     assert.deepEqual(r.counts, { 'Cast folded': 1, 'Reshape folded': 1, 'Transpose folded': 1 });
     assert.deepEqual(
@@ -78,7 +52,7 @@ describe('fold-constants on built graphs', () => {
     );
     assert.equal(m.graph.initializers.size, 1);
     assert.deepEqual(errors(m), []);
-    assert.equal(maxRelDiff(before, await run(clone(m), feeds)), 0);
+    assert.equal(maxRelDiff(before, await runNode(clone(m), feeds)), 0);
     assert.equal((await foldConstants.run(m, opts, {})).changed, false, 'second run changes nothing');
   });
 
@@ -96,7 +70,7 @@ describe('fold-constants on built graphs', () => {
     b.output(iff.outputs[0], 'y', DataType.FLOAT, [2]);
     const m = b.model({ opset: 17 });
     const feeds = (v: number): Feeds => ({ x: { type: 'float32', dims: [2], data: new Float32Array([v, v]) } });
-    const before = [await run(m, feeds(1)), await run(m, feeds(-1))];
+    const before = [await runNode(m, feeds(1)), await runNode(m, feeds(-1))];
     const r = await foldConstants.run(m, opts, {});
     assert.deepEqual(r.counts, { 'Sqrt folded': 1, 'Neg folded': 1 });
     for (const sg of iff.subgraphs()) {
@@ -108,8 +82,8 @@ describe('fold-constants on built graphs', () => {
     }
     assert.deepEqual(errors(m), []);
     const after = clone(m);
-    assert.equal(maxRelDiff(before[0], await run(after, feeds(1))), 0);
-    assert.equal(maxRelDiff(before[1], await run(after, feeds(-1))), 0);
+    assert.equal(maxRelDiff(before[0], await runNode(after, feeds(1))), 0);
+    assert.equal(maxRelDiff(before[1], await runNode(after, feeds(-1))), 0);
   });
 
   it('does not fold: graph inputs with defaults, random ops, graph outputs, dead nodes, custom domains', async () => {
@@ -137,12 +111,12 @@ describe('fold-constants on built graphs', () => {
     b.output(b.op('Add', [b.op('Mul', [x, big]), small]), 'y', DataType.FLOAT, [64, 64]);
     const m = b.model({ opset: 17 });
     const feeds: Feeds = { x: { type: 'float32', dims: [64, 64], data: new Float32Array(4096).fill(1.5) } };
-    const before = await run(m, feeds);
+    const before = await runNode(m, feeds);
     const r = await foldConstants.run(m, foldConstants.parseOptions({ maxBytes: 1024 }), {});
     assert.deepEqual(r.counts, { 'Neg folded': 1 }, 'a same-size Neg of a big tensor still folds');
     assert.match(r.notes?.join('\n') ?? '', /refused Expand.*0\.0 MiB of inputs/);
     assert.ok(m.graph.nodes().some((n) => n.opType === 'Expand'));
-    assert.equal(maxRelDiff(before, await run(clone(m), feeds)), 0);
+    assert.equal(maxRelDiff(before, await runNode(clone(m), feeds)), 0);
     const again = await foldConstants.run(m, foldConstants.parseOptions({ maxBytes: 1024 }), {});
     assert.equal(again.changed, false);
     // Under the default caps the 16 KiB Expand still grows the model by more than 4 KiB …
@@ -216,7 +190,7 @@ describe('constants-to-initializers + fold-constants on the real models', () => 
       const m = loadModel(modelPath(name));
       const count = (x: Model) => [x.graph.nodeCount, [...x.graph].reduce((s, n) => s + subCount(n), 0)];
       const [n0, s0] = count(m);
-      const before = await run(m, feeds);
+      const before = await runNode(m, feeds);
       const { c, f } = await both(m);
       const [n1, s1] = count(m);
       console.log(
@@ -227,7 +201,7 @@ describe('constants-to-initializers + fold-constants on the real models', () => 
       assert.ok(n1 + s1 <= n0 + s0);
       assert.deepEqual(errors(m), []);
       const after = clone(m);
-      const d = maxRelDiff(before, await run(after, feeds));
+      const d = maxRelDiff(before, await runNode(after, feeds));
       console.log(`  ${name}: max relative output difference ${d}`);
       assert.ok(d <= 1e-5, `relative difference ${d}`);
       const again = await both(after);
@@ -269,7 +243,7 @@ describe('constants-to-initializers + fold-constants on the conformance suite', 
         if (!ok) continue;
         let before: Record<string, HostTensor>;
         try {
-          before = await run(original, feeds);
+          before = await runNode(original, feeds);
         } catch {
           continue; // onnxruntime refuses the original (or its inputs)
         }
@@ -283,7 +257,7 @@ describe('constants-to-initializers + fold-constants on the conformance suite', 
         const errs = errors(m);
         if (errs.length) problems.push(`${cat}/${t}: checker: ${errs[0].message}`);
         try {
-          const d = maxRelDiff(before, await run(clone(m), feeds));
+          const d = maxRelDiff(before, await runNode(clone(m), feeds));
           if (d > 1e-5) problems.push(`${cat}/${t}: relative difference ${d}`);
           s.ran++;
           if (d === 0) s.bitwise++;

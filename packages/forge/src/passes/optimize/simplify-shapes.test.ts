@@ -25,37 +25,7 @@ import { runPasses } from '../manager.js';
 import type { Pass, PassContext, PassReport } from '../pass.js';
 import { DEFAULT_RECIPE, PASSES } from '../registry.js';
 import { shapeSlice, simplifyShapes, staticReshapeTarget } from './simplify-shapes.js';
-
-async function run(
-  model: Model | Uint8Array,
-  feeds: Feeds,
-  graphOptimization: 'disabled' | 'all' = 'all',
-): Promise<Record<string, HostTensor>> {
-  const bytes = model instanceof Uint8Array ? model : serializeModel(model);
-  const s = await getBackend('node').createSession(bytes, { threads: 1, graphOptimization });
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.release();
-  }
-}
-
-/** Largest relative difference over all outputs (0 = equal); asserts same names, types and dims. */
-function maxRelDiff(a: Record<string, HostTensor>, b: Record<string, HostTensor>): number {
-  assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
-  let worst = 0;
-  for (const k of Object.keys(a)) {
-    assert.equal(b[k].type, a[k].type, k);
-    assert.deepEqual(b[k].dims, a[k].dims, k);
-    const [x, y] = [a[k].data, b[k].data];
-    for (let i = 0; i < x.length; i++) {
-      const [p, q] = [Number(x[i]), Number(y[i])];
-      if (Object.is(p, q) || (Number.isNaN(p) && Number.isNaN(q))) continue;
-      worst = Math.max(worst, Math.abs(p - q) / Math.max(Math.abs(p), Math.abs(q), 1e-30));
-    }
-  }
-  return worst;
-}
+import { maxRelDiff, runNode } from '../testing/exact-harness.js';
 
 const clone = (m: Model) => loadModelFromBytes(serializeModel(m));
 const errors = (m: Model) => checkModel(m).filter((i) => i.severity === 'error');
@@ -80,7 +50,7 @@ async function simplify(model: Model, feeds: Feeds[], ctx: PassContext = {}): Pr
   const r = await simplifyShapes.run(after, {}, ctx);
   assert.deepEqual(errors(after), []);
   const saved = clone(after);
-  for (const f of feeds) assert.equal(maxRelDiff(await run(model, f), await run(saved, f)), 0);
+  for (const f of feeds) assert.equal(maxRelDiff(await runNode(model, f), await runNode(saved, f)), 0);
   const again = await simplifyShapes.run(after, {}, ctx);
   assert.equal(again.changed, false, `second run: ${JSON.stringify(again.counts)}`);
   return { after, r };
@@ -169,7 +139,7 @@ describe('simplify-shapes on built graphs', () => {
     assert.equal(r.counts['Shape replaced'], 1);
     assert.equal(r.counts['Size replaced'], 1);
     assert.deepEqual(ops(after), ['Add']);
-    const out = await run(clone(after), { ...feeds, ...xfeed });
+    const out = await runNode(clone(after), { ...feeds, ...xfeed });
     assert.deepEqual([...(out.y.data as BigInt64Array)], [4n, 6n, 123n]);
   });
 
@@ -289,7 +259,7 @@ describe('simplify-shapes on real models (after the default recipe)', () => {
       await ensureModels();
       const path = modelPath(name as ModelName);
       const original = loadModel(path);
-      const reference = await run(original, spec.feeds());
+      const reference = await runNode(original, spec.feeds());
       const ort = await ortBasicNodes(path);
       const rows: string[] = [];
       for (const ctx of [{}, { inputShapes: spec.shapes }] as PassContext[]) {
@@ -302,14 +272,14 @@ describe('simplify-shapes on real models (after the default recipe)', () => {
           .flatMap((st) => st.notes ?? [])
           .filter((n) => /^refused .*(add|would be)/.test(n));
         const recipe = summarizeModel(m).nodes;
-        const beforeStep = await run(m, spec.feeds(), 'disabled');
+        const beforeStep = await runNode(m, spec.feeds(), 'disabled');
         const r = await runPasses(m, step, { registry, ctx });
         const nodes = summarizeModel(m).nodes;
         assert.deepEqual(errors(m), []);
-        const diff = maxRelDiff(reference, await run(clone(m), spec.feeds()));
+        const diff = maxRelDiff(reference, await runNode(clone(m), spec.feeds()));
         assert.ok(diff <= 1e-5, `${name}: outputs differ by ${diff}`);
         // Without onnxruntime's own rewrites (which differ once a Reshape target is static), bitwise equal.
-        assert.equal(maxRelDiff(beforeStep, await run(clone(m), spec.feeds(), 'disabled')), 0, 'the step is exact');
+        assert.equal(maxRelDiff(beforeStep, await runNode(clone(m), spec.feeds(), 'disabled')), 0, 'the step is exact');
         if (ctx.inputShapes && name === 'silero-v5') {
           assert.ok(r.steps[0].notes?.some((n) => n.startsWith('input shapes not applied')));
           assert.deepEqual(shapeOf(m.graph.inputs[0].type), shapeOf(original.graph.inputs[0].type));
