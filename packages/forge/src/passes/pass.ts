@@ -1,4 +1,5 @@
 import type { Dim, Graph, Model } from '@edgeforge/onnx';
+import type { Feeds } from '../runtime/types.js';
 
 /**
  * A pass: a named, documented, option-validated function from IR to IR that says what it changed.
@@ -19,6 +20,11 @@ export type PassFamily = 'optimize' | 'prune' | 'quantize' | 'fp16';
 export interface PassContext {
   /** Fixed input shapes (`--input-shape`), when given. */
   inputShapes?: Record<string, Dim[]>;
+  /**
+   * Calibration inputs for static quantization (`--calib`). Each call starts a fresh pass over the
+   * data, batch by batch, so calibration streams instead of holding every sample.
+   */
+  calibration?: () => AsyncIterable<Feeds>;
 }
 
 export interface Pass<O = Record<string, unknown>> {
