@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DataType, GraphBuilder, Value, createNode, type Model } from '@edgeforge/onnx';
 import { getBackend } from '../runtime/index.js';
-import { PassFailure, runPasses } from './manager.js';
+import { PassFailure, maxRelError, runPasses } from './manager.js';
 import { Changes, PassOptionError, noOptions, type Pass } from './pass.js';
 import { RecipeError, parsePassList, parseRecipe } from './recipe.js';
 
@@ -122,6 +122,21 @@ describe('pass manager', () => {
       runPasses(m, parsePassList('drop-identity'), { registry }),
       /fails the checker before any pass/,
     );
+  });
+});
+
+describe('verify tolerance', () => {
+  const t = (data: number[]) => ({
+    f: { type: 'float32' as const, dims: [data.length], data: Float32Array.from(data) },
+  });
+  it('accepts exactly |a−b| ≤ rtol·|a| + 1e-5', () => {
+    const ref = t([1, 0, 1e-3, -50]);
+    assert.ok(maxRelError(ref, t([1 + 9e-5, 9e-6, 1e-3 + 9e-6, -50.004]), 1e-4) <= 1e-4);
+    // 2e-5 next to 1e-3 exceeds 1e-4·1e-3 + 1e-5
+    assert.ok(maxRelError(ref, t([1, 0, 1e-3 + 2e-5, -50]), 1e-4) > 1e-4);
+    assert.ok(maxRelError(ref, t([1, 2e-5, 1e-3, -50]), 1e-4) > 1e-4);
+    assert.equal(maxRelError(ref, t([1, 0, 1e-3, -50]), 1e-4), 0);
+    assert.equal(maxRelError(ref, t([1, 0, 1e-3]), 1e-4), Infinity);
   });
 });
 
