@@ -1,12 +1,13 @@
 /**
  * edgeforge's default optimize recipe side by side with ONNX Runtime's own offline optimizer at the
  * `basic` level (session option optimizedModelFilePath, which writes portable ONNX), on the real
- * models: node counts, vendor-specific ops, and session-creation time of each result measured
+ * models: node counts (subgraphs included), vendor-specific ops, file sizes, and session-creation
+ * time of each result measured
  * interleaved in this one process (ratio edgeforge / ORT-basic; below 1 means edgeforge's loads faster).
  *
  *   node --import tsx --conditions=source bench/optimize-vs-ort.ts [--rounds 7] [--json]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getBackend, latencyStats, optimizeModel } from '../packages/forge/src/index.ts';
@@ -63,6 +64,9 @@ try {
       ortBasic: t.nodes,
       edgeforgeVendorOps: o.vendor,
       ortBasicVendorOps: t.vendor,
+      bytesOriginal: statSync(src).size,
+      bytesEdgeforge: statSync(ours).size,
+      bytesOrtBasic: statSync(theirs).size,
       createMsEdgeforge: latencyStats(a).p50,
       createMsOrtBasic: latencyStats(b).p50,
       createRatio: latencyStats(a).p50 / latencyStats(b).p50,
@@ -71,15 +75,18 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
+const kib = (b: number) => (b / 1024).toFixed(0);
 if (asJson) console.log(JSON.stringify(rows));
 else {
   console.log(
-    'model          nodes: original  edgeforge  ORT basic   vendor ops (ef/ORT)   session create ms ef / ORT   ratio',
+    'model          nodes: original  edgeforge  ORT basic   vendor ops (ef/ORT)   KiB: original  edgeforge  ORT basic' +
+      '   session create ms ef / ORT   ratio',
   );
   for (const r of rows) {
     console.log(
       `${r.model.padEnd(15)}${String(r.original).padStart(15)}${String(r.edgeforge).padStart(11)}${String(r.ortBasic).padStart(11)}` +
         `${`${r.edgeforgeVendorOps.length}/${r.ortBasicVendorOps.length}`.padStart(16)}` +
+        [r.bytesOriginal, r.bytesEdgeforge, r.bytesOrtBasic].map((b, i) => kib(b).padStart(i ? 11 : 18)).join('') +
         `${`${r.createMsEdgeforge.toFixed(1)} / ${r.createMsOrtBasic.toFixed(1)}`.padStart(29)}${r.createRatio.toFixed(3).padStart(8)}`,
     );
   }

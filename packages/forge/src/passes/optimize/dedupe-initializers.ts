@@ -30,7 +30,8 @@ export interface DedupeInitializersOptions {
   external: boolean;
 }
 
-function tensorKey(t: Tensor): string {
+/** Identity of a tensor's contents: data type, dims and sha256 of the bytes (or strings). */
+export function tensorKey(t: Tensor): string {
   const h = createHash('sha256');
   if (t.dtype === DataType.STRING) for (const s of t.strings()) h.update(`${s.length}:`).update(s);
   else h.update(t.bytes());

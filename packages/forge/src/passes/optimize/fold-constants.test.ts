@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
+  allGraphs,
   checkModel,
   DataType,
   floatTensor,
@@ -15,7 +17,9 @@ import {
   type Model,
 } from '@edgeforge/onnx';
 import { ensureModels, modelPath, type ModelName } from '../../../../../tools/models.ts';
-import { type Feeds, type HostTensor } from '../../runtime/index.js';
+import { getBackend, type Feeds, type HostTensor } from '../../runtime/index.js';
+import { runPasses } from '../manager.js';
+import { DEFAULT_RECIPE, PASSES } from '../registry.js';
 import { constantsToInitializers } from './constants-to-initializers.js';
 import { DEFAULT_FOLD_MAX_BYTES, foldConstants } from './fold-constants.js';
 import { maxRelDiff, runNode } from '../testing/exact-harness.js';
@@ -78,12 +82,121 @@ describe('fold-constants on built graphs', () => {
         sg.nodes().map((n) => n.opType),
         ['Add'],
       );
-      assert.equal(sg.initializers.size, 1);
+      assert.equal(sg.initializers.size, 0, 'results live next to the outer constant they came from');
     }
+    assert.deepEqual([...m.graph.initializers.keys()].length, 2, 'c is gone, sqrt(c) and -c replace it');
+    assert.ok(!m.graph.initializers.has('c'));
     assert.deepEqual(errors(m), []);
     const after = clone(m);
     assert.equal(maxRelDiff(before[0], await runNode(after, feeds(1))), 0);
     assert.equal(maxRelDiff(before[1], await runNode(after, feeds(-1))), 0);
+  });
+
+  /** main: W [64, 64] (16 KiB), an If whose branches each rebuild W from two slices, then MatMul. */
+  function slicedInBothBranches(opts: { alsoReadInMain?: boolean } = {}) {
+    const b = new GraphBuilder('main');
+    const x = b.input('x', DataType.FLOAT, [1, 64]);
+    const w = b.initializer('W', floatTensor([64, 64], randomFloats(64 * 64, 11, -1, 1)));
+    const branch = (name: string, act: string) => {
+      // Exporters give each branch its own copies of the index constants.
+      const s = new GraphBuilder(name);
+      let k = 0;
+      const i64 = (v: number) => s.constant(int64Tensor([1], [v]), `${name}_i${k++}`);
+      const top = s.op('Slice', [w, i64(0), i64(32), i64(0)]);
+      const bottom = s.op('Slice', [w, i64(32), i64(64), i64(0)]);
+      const swapped = s.op('Concat', [bottom, top], { axis: 0 });
+      const wt = s.op('Transpose', [swapped], { perm: [1, 0] });
+      s.output(s.op(act, [s.op('MatMul', [x, wt])]), `${name}_out`, DataType.FLOAT, [1, 64]);
+      return s.graph;
+    };
+    const cond = b.op('Greater', [b.op('ReduceSum', [x], { keepdims: 0 }), b.constant(floatTensor([], [0]))]);
+    const iff = b.node('If', [cond], { then_branch: branch('then', 'Relu'), else_branch: branch('else', 'Neg') });
+    b.output(iff.outputs[0], 'y', DataType.FLOAT, [1, 64]);
+    if (opts.alsoReadInMain) b.output(b.op('MatMul', [x, w]), 'z', DataType.FLOAT, [1, 64]);
+    const feeds = (v: number): Feeds => ({
+      x: { type: 'float32', dims: [1, 64], data: randomFloats(64, 12, v, v + 1) },
+    });
+    return { m: b.model({ opset: 17 }), iff, feeds };
+  }
+
+  const initializerBytes = (m: Model) => {
+    let s = 0;
+    for (const g of allGraphs(m)) for (const v of g.initializers.values()) s += v.const?.nbytes ?? 0;
+    return s;
+  };
+
+  it('sibling If branches slicing one outer weight share one folded initializer in the outer graph', async () => {
+    const { m, iff, feeds } = slicedInBothBranches();
+    const before = [await runNode(m, feeds(0)), await runNode(m, feeds(-1))];
+    const bytes0 = initializerBytes(m);
+    const r = await foldConstants.run(m, opts, {});
+    console.log(`  shared fold: ${JSON.stringify(r.counts)}; initializer bytes ${bytes0} → ${initializerBytes(m)}`);
+    assert.deepEqual(r.counts, {
+      'Slice folded': 4,
+      'Concat folded': 2,
+      'Transpose folded': 2,
+      'folded results shared': 4,
+    });
+    for (const sg of iff.subgraphs()) {
+      assert.deepEqual(sg.nodes().length, 2, `${sg.name}: MatMul and its activation are left`);
+      assert.equal(sg.initializers.size, 0);
+    }
+    // One [64, 64] initializer (W transposed, halves swapped) in the main graph; W itself is gone.
+    assert.deepEqual(
+      [...m.graph.initializers.values()].map((v) => [...v.const!.dims]),
+      [[64, 64]],
+    );
+    const [matmul] = iff.subgraphs()[0].nodes();
+    assert.equal(matmul.inputs[1], iff.subgraphs()[1].nodes()[0].inputs[1], 'both branches read the same value');
+    assert.equal(matmul.inputs[1]!.owner, m.graph);
+    assert.ok(initializerBytes(m) <= bytes0, 'folding did not grow the model');
+    assert.deepEqual(errors(m), []);
+    const after = clone(m);
+    assert.equal(maxRelDiff(before[0], await runNode(after, feeds(0))), 0);
+    assert.equal(maxRelDiff(before[1], await runNode(after, feeds(-1))), 0);
+    assert.equal((await foldConstants.run(m, opts, {})).changed, false, 'second run changes nothing');
+  });
+
+  it('refuses the shared fold when another reader keeps the weight alive (each slice would copy 8 KiB)', async () => {
+    const { m, iff, feeds } = slicedInBothBranches({ alsoReadInMain: true });
+    const before = await runNode(m, feeds(0));
+    const r = await foldConstants.run(m, opts, {});
+    assert.equal(r.counts['Slice folded'], undefined, JSON.stringify(r.counts));
+    assert.match(r.notes?.join('\n') ?? '', /refused Slice.*would add 8\.0 KiB/);
+    for (const sg of iff.subgraphs()) assert.ok(sg.nodes().some((n) => n.opType === 'Slice'));
+    assert.ok(m.graph.initializers.has('W'));
+    assert.equal(maxRelDiff(before, await runNode(clone(m), feeds(0))), 0);
+    assert.equal((await foldConstants.run(m, opts, {})).changed, false);
+    // With room for the copy it folds, and the sibling branches still share it.
+    const loose = foldConstants.parseOptions({ maxGrowthBytes: 1 << 20 });
+    const r2 = await foldConstants.run(m, loose, {});
+    assert.equal(r2.counts['folded results shared'], 4);
+    assert.equal(maxRelDiff(before, await runNode(clone(m), feeds(0))), 0);
+  });
+
+  it('waits for the last reader of a weight to become foldable instead of refusing the first', async () => {
+    // top = Slice(W, 0, 32) folds at once; bottom's start is Add(16, 16), constant one round later.
+    // Alone, top would copy 8 KiB of W; together they free it.
+    const b = new GraphBuilder('late');
+    const x = b.input('x', DataType.FLOAT, [1, 64]);
+    const w = b.initializer('W', floatTensor([64, 64], randomFloats(64 * 64, 13, -1, 1)));
+    const i64 = (v: number) => b.constant(int64Tensor([1], [v]));
+    const top = b.op('Slice', [w, i64(0), i64(32), i64(0)]);
+    const bottom = b.op('Slice', [w, b.op('Add', [i64(16), i64(16)]), i64(64), i64(0)]);
+    const wt = b.op('Concat', [bottom, top], { axis: 0 });
+    b.output(b.op('MatMul', [x, wt]), 'y', DataType.FLOAT, [1, 64]);
+    const m = b.model({ opset: 17 });
+    const feeds: Feeds = { x: { type: 'float32', dims: [1, 64], data: randomFloats(64, 14, -1, 1) } };
+    const before = await runNode(m, feeds);
+    const r = await foldConstants.run(m, opts, {});
+    assert.deepEqual(r.counts, { 'Add folded': 1, 'Slice folded': 2, 'Concat folded': 1 });
+    assert.equal(r.notes, undefined);
+    assert.deepEqual(
+      m.graph.nodes().map((n) => n.opType),
+      ['MatMul'],
+    );
+    assert.equal(initializerBytes(m), 64 * 64 * 4);
+    assert.equal(maxRelDiff(before, await runNode(clone(m), feeds)), 0);
   });
 
   it('does not fold: graph inputs with defaults, random ops, graph outputs, dead nodes, custom domains', async () => {
@@ -209,6 +322,38 @@ describe('constants-to-initializers + fold-constants on the real models', () => 
       assert.equal(again.f.changed, false, JSON.stringify(again.f.counts));
     });
   }
+});
+
+describe('the default recipe on silero-v5 against onnxruntime basic', () => {
+  it('no more nodes than onnxruntime basic leaves, file no larger than the original + 1%, same outputs', async () => {
+    await ensureModels();
+    const src = modelPath('silero-v5');
+    const dir = mkdtempSync(join(tmpdir(), 'fold-v5-'));
+    try {
+      const ortPath = join(dir, 'ort-basic.onnx');
+      await (
+        await getBackend('node').createSession(src, { graphOptimization: 'basic', optimizedModelPath: ortPath })
+      ).release();
+      const m = loadModel(src);
+      const r = await runPasses(m, DEFAULT_RECIPE, { registry: PASSES });
+      const bytes = serializeModel(m);
+      const nodes = (x: Model) => [...allGraphs(x)].reduce((s, g) => s + g.nodeCount, 0);
+      const [ours, ort, orig] = [nodes(m), nodes(loadModel(ortPath)), nodes(loadModel(src))];
+      const [size, ortSize, origSize] = [bytes.length, statSync(ortPath).size, statSync(src).size];
+      console.log(
+        `  silero-v5: nodes ${orig} → ${ours} (onnxruntime basic ${ort}); file ${origSize} → ${size} bytes ` +
+          `(onnxruntime basic ${ortSize}); ${r.steps.find((s) => s.pass === 'fold-constants')?.counts['folded results shared']} folded results shared`,
+      );
+      assert.ok(ours <= ort, `${ours} nodes > onnxruntime basic's ${ort}`);
+      assert.ok(size <= origSize * 1.01, `file grew ${origSize} → ${size}`);
+      for (const feeds of REAL.filter((c) => c.name === 'silero-v5').map((c) => c.feeds)) {
+        const d = maxRelDiff(await runNode(loadModel(src), feeds), await runNode(loadModelFromBytes(bytes), feeds));
+        assert.ok(d <= 1e-4, `relative difference ${d}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 function subCount(n: import('@edgeforge/onnx').Node): number {
