@@ -21,6 +21,7 @@
  *       Exact with Conv1's padding too: Conv2 acts on each pixel alone, including the border
  *       pixels whose value is b1.
  *   (b) any Conv2 [N,M,k…] after a pointwise Conv1 [M,C,1…]:
+ *       Before:  X ─► Conv1(W1 [M,C,1…], b1) ─► Conv2(W2, b2) ─► Z
  *       After:   X ─► Conv(W, b) ─► Z        with Conv2's kernel, strides, pads, dilations
  *       W[n,c,k] = Σ_m W2[n,m,k]·W1[m,c]      b[n] = b2[n] + Σ_m,k W2[n,m,k]·b1[m]
  *       Only when Conv2 has no padding or b1 is zero: Conv2's padding sees 0 where the
@@ -28,20 +29,23 @@
  * ```
  *
  * Criterion: parameters (the constants the fold frees: a weight also used elsewhere stays and is
- * not counted) and multiply-adds per output row or pixel (MACs) before and after; the fold happens
+ * not counted) and multiply-adds (MACs) per output row or pixel, before and after; the fold happens
  * when neither grows and one drops. For dense layers and case (a) both are the same numbers
- * (K·M + M·N → K·N); for case (b) Conv1 runs on Conv2's input pixels, r = (input pixels / output
- * pixels) times per output pixel, with r = 1 (a lower bound, no padding) when shapes are not
- * static. A narrow bottleneck (low-rank factorization, M small) would grow the model and is refused
- * with a note; so is a fold that saves MACs but grows the parameters (the pass never grows a model).
+ * (K·M + M·N → K·N, plus biases for the parameters). In case (b) Conv1 runs once per input pixel
+ * of Conv2: r·M·C + N·M·k per output pixel, r = input pixels / output pixels, taken as 1 (a lower
+ * bound without padding) when the shapes are not static; so a fold that lowers the parameters
+ * lowers the MACs too, and one that would save MACs but grow the parameters (a 1×1 Conv with
+ * C > M before a strided Conv) is refused: the pass never grows a model. A narrow bottleneck
+ * (low-rank factorization, M small) is refused with a note for the same reason.
  *
  * Refused (with a note): the intermediate with other uses or a graph output (also the Add's
  * input), non-constant weights or biases, element types other than float32, dense weights not 2-D,
  * biases that are not per-column (a Gemm's bias or an Add before a Gemm result: rank ≤ 2), L2 a
  * Gemm with transA = 1, Gemm below opset 7, a Conv with group ≠ 1, two Convs neither of which is
  * pointwise, case (b) with padding and a nonzero b1, products bigger than `MAX_FOLD_MACS`
- * multiply-adds (too slow to compute here). Not matched: MatMul with the weight on the left,
- * ConvTranspose, Reshape/Flatten between layers.
+ * multiply-adds (too slow to compute here). Not matched (no note): MatMul pairs without two
+ * constant weights (attention's Q·Kᵀ·V), MatMul with the weight on the left, ConvTranspose,
+ * Reshape/Flatten between layers. A fused Gemm has no C when no layer had a bias (opset ≥ 11).
  *
  * Arithmetic: the products (see `linear-algebra.ts`) are computed here in float64 from the float32
  * values and rounded once to float32. The result is an ordinary initializer, so later passes chain
