@@ -31,7 +31,8 @@ export const PASSES: ReadonlyMap<string, Pass<never>> = new Map(ALL.map((p) => [
 
 /**
  * Safe for every model: exact rewrites, folds computed by onnxruntime, and fusions whose algebra
- * is a per-channel scale (within 1e-4 relative). Dead code goes last so every pass may leave some.
+ * is a per-channel scale or a product of two constant weights that never adds parameters (within
+ * 1e-4 relative). Dead code goes last so every pass may leave some.
  */
 export const DEFAULT_RECIPE: RecipeStep[] = [
   'eliminate-noops',
@@ -42,6 +43,8 @@ export const DEFAULT_RECIPE: RecipeStep[] = [
   'fuse-mul-add-into-conv',
   // Again: folding an Add into a ConvTranspose can put a BatchNormalization right after it (PP-OCR det).
   'fuse-bn-into-conv',
+  // After the BN/Mul/Add folds: Conv→BN→Conv is then Conv→Conv with real biases.
+  'fold-linear-layers',
   'fuse-matmul-add-into-gemm',
   'eliminate-noops',
   'eliminate-dead-code',
