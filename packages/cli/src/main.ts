@@ -8,6 +8,7 @@ import { convert } from './commands/convert.js';
 import { inspect } from './commands/inspect.js';
 import { benchCommand, compareCommand, evalCommand, type MeasureFlags } from './commands/measure.js';
 import { optimizeCommand, type OptimizeFlags } from './commands/optimize.js';
+import { quantizeCommand, type QuantizeFlags } from './commands/quantize.js';
 import { CliError, UsageError, oneLine } from './errors.js';
 import { parseInputShapes } from './load.js';
 
@@ -107,6 +108,50 @@ function program(io: Io): Command {
     .option('--data <spec>', 'inputs for --verify (default: synthetic)')
     .option('--json', 'machine-readable report')
     .action(async (model: string, o: OptimizeFlags) => io.stdout(await optimizeCommand(model, o)));
+
+  p.command('quantize')
+    .description(
+      'int8 (dynamic or static with calibration), weight-only int4/int8, or fp16; then fidelity against the original',
+    )
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('-o, --output <file>', 'output model file')
+    .requiredOption('--mode <mode>', 'dynamic | static | weight-only | fp16')
+    .option('--calib <spec>', 'calibration data (static), e.g. idx:train-images-idx3-ubyte or synthetic:count=100')
+    .option('--calib-limit <n>', 'calibration samples (default 256)')
+    .option('--calib-batch <n>', 'calibration batch size (default 8)')
+    .option('--method <m>', 'calibration method (static): minmax | percentile | entropy')
+    .option('--percentile <p>', 'percentile for --method percentile (default 99.999)')
+    .option('--activation-type <t>', 'activation type (static): uint8 | int8')
+    .option('--weight-type <t>', 'weight type (dynamic, static): int8 | uint8')
+    .option('--per-channel', 'per-channel weight scales (dynamic, static)')
+    .option('--no-per-channel', 'per-tensor weight scales')
+    .option('--reduce-range', '7-bit weights (dynamic, static)')
+    .option('--bits <n>', 'weight bits (weight-only): 4 | 8')
+    .option('--block-size <n>', 'block size along K (weight-only): power of two ≥ 16')
+    .option('--symmetric', 'symmetric blocks, no zero points (weight-only)')
+    .option(
+      '--format <f>',
+      'weight-only format: matmulnbits (com.microsoft, fast on ORT CPU) | qdq (opset 21, portable)',
+    )
+    .option('--accuracy-level <n>', 'MatMulNBits accuracy_level 0-4 (weight-only)')
+    .option('--keep-io-types', 'keep float32 graph inputs and outputs (fp16; the default)')
+    .option('--no-keep-io-types', 'make graph inputs and outputs float16 too')
+    .option('--block-ops <a,b>', 'op types to keep in float32 (fp16)')
+    .option('--op-types <a,b>', 'only quantize these op types')
+    .option('--include-nodes <a,b>', 'only quantize these nodes (by name)')
+    .option('--exclude-nodes <a,b>', 'leave these nodes (by name) in float')
+    .option('--no-optimize', 'skip the default optimize recipe that runs first')
+    .option('--input-shape <name=dims>', 'fix an input shape, e.g. x=1,3,224,224 (repeatable)', collect, [])
+    .option(
+      '--data <spec>',
+      'data to measure fidelity (and accuracy, if labelled) on (default: --calib, else synthetic)',
+    )
+    .option('--limit <n>', 'samples for that measurement (default 200)')
+    .option('--latency', 'also measure latency, quantized/original, interleaved')
+    .option('--backend <b>', 'node | wasm, for calibration and measurement')
+    .option('--report <out.html>', 'write an HTML report of the comparison')
+    .option('--json', 'machine-readable report')
+    .action(async (model: string, o: QuantizeFlags) => io.stdout(await quantizeCommand(model, o)));
 
   measure(
     p

@@ -139,3 +139,18 @@ export {
 export { parseRecipe, parsePassList, RecipeError, type RecipeStep } from './passes/recipe.js';
 export { PASSES, DEFAULT_RECIPE } from './passes/registry.js';
 export { optimizeModel, type OptimizeOptions, type OptimizeResult } from './passes/optimize-model.js';
+export {
+  quantizeModel,
+  quantizeSteps,
+  calibrationSource,
+  QUANTIZE_MODES,
+  type QuantizeMode,
+  type QuantizeOptions,
+  type QuantizeResult,
+} from './passes/quantize-model.js';
+export {
+  convertFp16,
+  toFloat16Clamped,
+  DEFAULT_FP16_BLOCK_OPS,
+  type ConvertFp16Options,
+} from './passes/fp16/convert-fp16.js';

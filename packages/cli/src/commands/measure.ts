@@ -28,7 +28,8 @@ export interface MeasureFlags {
   duration?: string;
 }
 
-function int(name: string, v: string | undefined, min = 1): number | undefined {
+/** A `--flag <n>` integer, at least `min`; usage error otherwise. */
+export function int(name: string, v: string | undefined, min = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name}: '${v}' is not an integer ≥ ${min}`);
@@ -92,7 +93,7 @@ async function finish(
   return f.report && !f.json ? `${text}\n\nreport: ${f.report}` : text;
 }
 
-function fidelityTable(fr: FidelityReport): string {
+export function fidelityTable(fr: FidelityReport): string {
   const snr = (x: number | null, mae: number | null) => (x === null ? (mae === 0 ? '∞' : 'n/a') : `${x.toFixed(1)} dB`);
   return table(
     [

@@ -1,0 +1,167 @@
+import { loadModel, modelFileSize, saveModel, type Dim, type Model, type SaveResult } from '@edgeforge/onnx';
+import { openDataset } from '../data/index.js';
+import { runCompare } from '../evaluate/run.js';
+import type { CompareResult } from '../report/types.js';
+import { getBackend } from '../runtime/index.js';
+import type { BackendName, Feeds, IoInfo } from '../runtime/types.js';
+import { runPasses, type RunReport } from './manager.js';
+import type { PassContext } from './pass.js';
+import type { RecipeStep } from './recipe.js';
+import { DEFAULT_RECIPE, PASSES } from './registry.js';
+
+/** `edgeforge quantize --mode` → the pass that does it. */
+export const QUANTIZE_MODES = {
+  dynamic: 'quantize-dynamic',
+  static: 'quantize-static',
+  'weight-only': 'quantize-weight-only',
+  fp16: 'convert-fp16',
+} as const;
+export type QuantizeMode = keyof typeof QUANTIZE_MODES;
+
+export interface QuantizeOptions {
+  mode: QuantizeMode;
+  /** Options of the mode's pass (validated by the pass). */
+  passOptions?: Record<string, unknown>;
+  /** Run the default optimize recipe first (BatchNorm folded, constants as initializers): default true. */
+  optimize?: boolean;
+  /** Calibration data spec (static mode). */
+  calib?: string;
+  /** Calibration samples (default 256). */
+  calibLimit?: number;
+  calibBatch?: number;
+  /** Fixed input shapes (symbolic dims resolved) for shape passes and calibration data. */
+  inputShapes?: Record<string, Dim[]>;
+  /**
+   * Data to measure fidelity (and accuracy, when labelled) of the result against the original on;
+   * default: the calibration data, else synthetic samples. `false` skips the measurement.
+   */
+  data?: string | false;
+  /** Samples for the fidelity measurement (default 200; synthetic: 32). */
+  limit?: number;
+  /** Also measure latency, interleaved (b/a ratio). */
+  latency?: boolean;
+  backend?: BackendName;
+  onStep?: Parameters<typeof runPasses>[2]['onStep'];
+}
+
+export interface QuantizeResult extends RunReport {
+  mode: QuantizeMode;
+  input: string;
+  output: string;
+  saved: SaveResult;
+  /** Bytes of the model file plus its external data, before and after. */
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Original vs quantized: sizes, operators, fidelity, accuracy (labelled data), latency. */
+  comparison?: CompareResult;
+  /** What data the comparison used. */
+  measuredOn?: string;
+}
+
+/** The shapes a data spec needs, from `--input-shape` (symbolic dims → 1). */
+function concreteShapes(inputShapes?: Record<string, Dim[]>): Record<string, number[]> | undefined {
+  if (!inputShapes) return undefined;
+  return Object.fromEntries(
+    Object.entries(inputShapes).map(([k, dims]) => [k, dims.map((d) => (typeof d === 'number' ? d : 1))]),
+  );
+}
+
+async function inputSignature(path: string, backend: BackendName): Promise<readonly IoInfo[]> {
+  const s = await getBackend(backend).createSession(path);
+  try {
+    return s.inputs;
+  } finally {
+    await s.release();
+  }
+}
+
+/** Calibration batches that stream from the data spec: one fresh reader per pass over the data. */
+export async function calibrationSource(
+  spec: string,
+  inputs: readonly IoInfo[],
+  o: { limit?: number; batch?: number; inputShapes?: Record<string, Dim[]> } = {},
+): Promise<() => AsyncIterable<Feeds>> {
+  const shapes = concreteShapes(o.inputShapes);
+  const open = () =>
+    openDataset(spec, {
+      inputs,
+      batchSize: o.batch ?? 8,
+      limit: o.limit ?? 256,
+      ...(shapes ? { shapes } : {}),
+    });
+  // Open once now so a bad spec fails before any pass runs.
+  const first = await open().catch((e: Error) => {
+    throw new Error(`--calib: ${e.message.replaceAll('--shape ', '--input-shape ')}`);
+  });
+  let fresh: typeof first | undefined = first;
+  return async function* calibration() {
+    const ds = fresh ?? (await open());
+    fresh = undefined;
+    for await (const b of ds.batches()) yield b.inputs;
+  };
+}
+
+/** The recipe `quantize` runs: the safe optimize recipe (unless turned off), then the mode's pass. */
+export function quantizeSteps(mode: QuantizeMode, passOptions: Record<string, unknown> = {}, optimize = true) {
+  const pass = QUANTIZE_MODES[mode];
+  if (!pass) throw new Error(`unknown mode '${String(mode)}' (modes: ${Object.keys(QUANTIZE_MODES).join(', ')})`);
+  const steps: RecipeStep[] = optimize ? [...DEFAULT_RECIPE] : [];
+  steps.push({ pass, options: passOptions });
+  return steps;
+}
+
+/**
+ * `edgeforge quantize`: load, optimize (default recipe), quantize with the mode's pass (checker
+ * after every pass), save atomically, then measure the result against the original. Nothing is
+ * written when a step fails.
+ */
+export async function quantizeModel(input: string, output: string, o: QuantizeOptions): Promise<QuantizeResult> {
+  const model: Model = loadModel(input);
+  const backend = o.backend ?? 'node';
+  const steps = quantizeSteps(o.mode, o.passOptions, o.optimize ?? true);
+  const ctx: PassContext = o.inputShapes ? { inputShapes: o.inputShapes } : {};
+  const needsInputs = !!o.calib || typeof o.data === 'string';
+  const inputs = needsInputs ? await inputSignature(input, backend) : [];
+  if (typeof o.data === 'string') {
+    // A bad measurement spec must fail before anything is written.
+    const shapes = concreteShapes(o.inputShapes);
+    await openDataset(o.data, { inputs, batchSize: 1, limit: 1, ...(shapes ? { shapes } : {}) }).catch((e: Error) => {
+      throw new Error(`--data: ${e.message.replaceAll('--shape ', '--input-shape ')}`);
+    });
+  }
+  if (o.calib) {
+    ctx.calibration = await calibrationSource(o.calib, inputs, {
+      ...(o.calibLimit !== undefined ? { limit: o.calibLimit } : {}),
+      ...(o.calibBatch !== undefined ? { batch: o.calibBatch } : {}),
+      ...(o.inputShapes ? { inputShapes: o.inputShapes } : {}),
+    });
+  }
+  const { model: mb, external } = modelFileSize(input, model);
+  const report = await runPasses(model, steps, {
+    registry: PASSES,
+    ctx,
+    ...(o.onStep ? { onStep: o.onStep } : {}),
+  });
+  const saved = saveModel(model, output);
+  const result: QuantizeResult = {
+    mode: o.mode,
+    input,
+    output,
+    ...report,
+    saved,
+    bytesBefore: mb + external,
+    bytesAfter: saved.bytes + saved.externalBytes,
+  };
+  if (o.data !== false) {
+    const data = o.data ?? o.calib;
+    const shapes = concreteShapes(o.inputShapes);
+    result.comparison = await runCompare(input, output, {
+      backend,
+      ...(data ? { data, limit: o.limit ?? 200 } : { fidelitySamples: o.limit ?? 32 }),
+      ...(shapes ? { shapes } : {}),
+      latency: o.latency ?? false,
+    });
+    result.measuredOn = data ?? 'synthetic';
+  }
+  return result;
+}
