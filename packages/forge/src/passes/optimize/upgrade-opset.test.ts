@@ -12,6 +12,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import {
+  AttrType,
   DataType,
   FunctionDef,
   GraphBuilder,
@@ -32,7 +33,8 @@ import {
 import { ORT_MAX_OPSET } from '../../../../onnx/src/checker/ort.js';
 import { ort, ortBytes, ortLoads, readTensorPb, sameBytes, toOrt } from '../../../../onnx/src/testing/ort.js';
 import { REPO_ROOT, ensureModels, modelPath } from '../../../../../tools/models.ts';
-import { PassOptionError } from '../pass.js';
+import { runPasses } from '../manager.js';
+import { PassOptionError, type Pass } from '../pass.js';
 import { MAX_TARGET_OPSET, OpsetUpgradeError, upgradeOpset, upgradeOpsetPass } from './upgrade-opset.js';
 
 type Feeds = Record<string, ort.Tensor>;
@@ -383,7 +385,7 @@ describe('upgrade-opset adapters', () => {
   });
 
   it('BatchNormalization: spatial=1 dropped at 9; spatial=0, opset-6 training mode and training outputs at 14 refused', async () => {
-    const bn = (opset: number, attrs: Record<string, number>, outputs = 1) => {
+    const bn = (opset: number, attrs: Record<string, AttrInit>, outputs = 1) => {
       const b = new GraphBuilder('g');
       const x = x4(b);
       const p = [1, 2, 3, 4].map((i) => b.initializer(`p${i}`, floatTensor([3], [0.5 * i, 1, 0.25 * i])));
@@ -391,7 +393,7 @@ describe('upgrade-opset adapters', () => {
       n.outputs.forEach((o, i) => b.output(o, `o${i}`));
       return b.model({ opset });
     };
-    const ok = await sameAfter(bn(7, { spatial: 1, epsilon: { float: 1e-3 } } as never), 13, { x: f32([2, 3, 4, 5]) });
+    const ok = await sameAfter(bn(7, { spatial: 1, epsilon: { float: 1e-3 } }), 13, { x: f32([2, 3, 4, 5]) });
     assert.deepEqual(ok.result.rewritten, { 'BatchNormalization-9: spatial dropped': 1 });
     assert.match(
       refusal(bn(8, { spatial: 0 }), 9).message,
@@ -404,7 +406,7 @@ describe('upgrade-opset adapters', () => {
     const r = refusal(bn(9, {}, 5), 14);
     assert.match(r.message, /BatchNormalization-9 → BatchNormalization-14\): training-mode outputs/);
     // is_test = 1 on opset 5 (onnxruntime has no kernel for it): carried, and runs as BN-7 does.
-    const up = upgraded(bn(5, { is_test: 1, consumed_inputs: [0] } as never), 15);
+    const up = upgraded(bn(5, { is_test: 1, consumed_inputs: [0] }), 15);
     assert.deepEqual(Object.keys(up.result.rewritten).sort(), [
       'BatchNormalization-6: consumed_inputs (legacy) dropped',
       'BatchNormalization-7: is_test dropped',
@@ -463,7 +465,7 @@ describe('upgrade-opset adapters', () => {
       const c = b.input('c', DataType.FLOAT, [3, 4]);
       b.output(b.op('Add', [x, c], { broadcast: 1, axis: 1 }), 'add');
       b.output(b.op('Mul', [x, b.input('s', DataType.FLOAT, [5])], { broadcast: 1 }), 'mul'); // suffix: numpy already
-      b.output(b.op('Sub', [x, x], { consumed_inputs: [0, 0] } as never), 'sub');
+      b.output(b.op('Sub', [x, x], { consumed_inputs: [0, 0] }), 'sub');
       return b.model({ opset });
     };
     const { after, result } = upgraded(legacy(5), 13);
@@ -567,6 +569,28 @@ describe('upgrade-opset adapters', () => {
     assert.equal(upd.result.rewritten['DFT-20: axis attribute → input'], 2);
   });
 
+  it('ConvTranspose SAME_* padding (its formula was rewritten at 11) gives the same numbers before and after', async () => {
+    for (const auto_pad of ['SAME_UPPER', 'SAME_LOWER'])
+      for (const [k, s] of [
+        [3, 2],
+        [4, 2],
+        [2, 3],
+      ]) {
+        const b = new GraphBuilder('g');
+        const x = x4(b, [1, 2, 5, 5]);
+        const w = b.initializer(
+          'w',
+          floatTensor(
+            [2, 1, k, k],
+            Array.from({ length: 2 * k * k }, (_, i) => i - k),
+          ),
+        );
+        b.output(b.op('ConvTranspose', [x, w], { auto_pad, strides: [s, s] }), 'y');
+        const { result } = await sameAfter(b.model({ opset: 10 }), 13, { x: f32([1, 2, 5, 5]) });
+        assert.deepEqual(result.rewritten, {});
+      }
+  });
+
   it('GroupNormalization across 21 and QuantizeLinear of int32 across 19 are refused; float QuantizeLinear is carried', async () => {
     const b = new GraphBuilder('g');
     const x = x4(b);
@@ -620,7 +644,7 @@ describe('upgrade-opset adapters', () => {
       const a = fb.graph.addInput(new Value('a'));
       const sq = fb.op('Squeeze', [a], { axes: [0] });
       const sm = fb.node('LogSoftmax', [sq], refAxis ? {} : { axis: 0 });
-      if (refAxis) sm.setAttr({ name: 'axis', type: 2, value: 0n, refAttrName: 'ax' } as never);
+      if (refAxis) sm.setAttr({ name: 'axis', type: AttrType.INT, value: 0n, refAttrName: 'ax' });
       fb.graph.outputs.push(sm.outputs[0]);
       f.opsetImports.set('', 11);
       if (refAxis) f.attributes.push('ax');
@@ -687,6 +711,14 @@ describe('upgrade-opset adapters', () => {
     assert.match(again.notes![0], /opset 13 ≥ 12: left as it is/);
     assert.equal(upgradeOpsetPass.tolerance, 0);
     assert.equal(upgradeOpsetPass.idempotent, true);
+    // Through the pass manager (which checks the model after the step), with a registry holding it.
+    const registry = new Map([[upgradeOpsetPass.name, upgradeOpsetPass as unknown as Pass<never>]]);
+    const fresh = new GraphBuilder('g');
+    fresh.output(fresh.op('Squeeze', [x4(fresh, [1, 3])], { axes: [0] }), 'y');
+    const viaManager = fresh.model({ opset: 11 });
+    const report = await runPasses(viaManager, [{ pass: 'upgrade-opset', options: { to: 21 } }], { registry });
+    assert.equal(report.steps[0].changed, true);
+    assert.equal(viaManager.opset, 21);
   });
 });
 

@@ -96,7 +96,7 @@ export function isFloatType(t: number | undefined): t is number {
   return t !== undefined && FLOAT_TYPES.has(t);
 }
 
-export function int64Tensor(values: readonly (number | bigint)[], dims: number[] = [values.length]): MemoryTensor {
+export function int64s(values: readonly (number | bigint)[], dims: number[] = [values.length]): MemoryTensor {
   return new MemoryTensor(
     DataType.INT64,
     dims,
@@ -167,7 +167,7 @@ export function axesNodes(
   const c = new Node('Constant', [], {
     domain: at.domain,
     name: g.freshName(`${name}_axes`),
-    attributes: [{ name: 'value', type: AttrType.TENSOR, value: int64Tensor(axes) }],
+    attributes: [{ name: 'value', type: AttrType.TENSOR, value: int64s(axes) }],
     outputs: [g.freshName(`${name}_axes`)],
   });
   return [c, new Node(op, [x, c.outputs[0]], { domain: at.domain, name, outputs })];
