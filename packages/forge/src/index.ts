@@ -154,3 +154,11 @@ export {
   DEFAULT_FP16_BLOCK_OPS,
   type ConvertFp16Options,
 } from './passes/fp16/convert-fp16.js';
+export {
+  upgradeOpset,
+  upgradeOpsetPass,
+  OpsetUpgradeError,
+  MAX_TARGET_OPSET,
+  type UpgradeResult,
+  type Refusal,
+} from './passes/optimize/upgrade-opset.js';

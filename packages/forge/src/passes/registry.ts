@@ -9,6 +9,7 @@ import { fuseMatmulAddIntoGemm } from './optimize/fuse-matmul-add-into-gemm.js';
 import { fuseMulAddIntoConv } from './optimize/fuse-mul-add-into-conv.js';
 import { initializersToConstants } from './optimize/initializers-to-constants.js';
 import { simplifyShapes } from './optimize/simplify-shapes.js';
+import { upgradeOpsetPass } from './optimize/upgrade-opset.js';
 import { convertFp16 } from './fp16/convert-fp16.js';
 import type { Pass } from './pass.js';
 import type { RecipeStep } from './recipe.js';
@@ -26,6 +27,7 @@ const ALL = [
   fuseMatmulAddIntoGemm,
   simplifyShapes,
   foldLinearLayers,
+  upgradeOpsetPass,
   convertFp16,
 ] as unknown as Pass<never>[];
 
