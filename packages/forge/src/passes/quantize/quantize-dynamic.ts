@@ -1,0 +1,506 @@
+/**
+ * `quantize-dynamic`: int8 weights, activations quantized at run time — ONNX Runtime's
+ * `quantize_dynamic` (IntegerOps layout), contract §4 of `reference/quantization-contract.md`.
+ *
+ * ```
+ * MatMul (constant B):
+ *   Before:  X ─► MatMul(W) ─► Y
+ *   After:   X ─► DynamicQuantizeLinear ─► X_quantized, X_scale, X_zero_point
+ *            Mul(X_scale, W_scale) ─► <node>_quant_scales_mul:0
+ *            MatMulInteger(X_quantized, W_quantized, X_zero_point, W_zero_point) ─► Y_output_quantized (int32)
+ *            Cast(to FLOAT) ─► Mul(·, scales) ─► Y            (Y keeps its name, type and uses)
+ * Gemm(A, B, C; alpha, beta, transA, transB):
+ *   the MatMul chain on A (Transpose'd when transA) with W = alpha·B (transposed to [K, N] when
+ *   transB), then Add(beta·C) ─► Y
+ * Conv(X, W, b):
+ *   DynamicQuantizeLinear ─► ConvInteger(same attributes) ─► Cast ─► Mul(scales) ─► Add(b as [1, M, 1, …]) ─► Y
+ * ```
+ *
+ * onnxruntime fuses the MatMul chain (and a following constant bias Add) into
+ * `com.microsoft.DynamicQuantizeMatMul` when the session loads; Conv stays as written (slower than
+ * float on CPU: ConvInteger has no fast path, contract §4).
+ *
+ * Weights: int8 symmetric (zero point 0, [−127, 127], scale absmax/127) by default; `uint8` is
+ * asymmetric; `reduceRange` uses 7 bits (for CPUs without VNNI, contract §3). `perChannel` gives one
+ * scale per output column (MatMul/Gemm: `W_scale`, `W_zero_point` of shape [N], which MatMulInteger
+ * accepts at any opset) or per output channel (Conv). onnxruntime's ConvInteger takes only a scalar
+ * weight zero point ("Non per-tensor quantization is not supported now", checked on node and wasm),
+ * so per-channel Conv weights are symmetric — zero point 0 for int8, 128 for uint8 — and the
+ * per-channel scales, stored as [M, 1, …], multiply the output. Quantized weights are new
+ * initializers `W_quantized`, `W_scale`, `W_zero_point` in the graph that held W (contract §8);
+ * a weight shared by several nodes is quantized once. One DynamicQuantizeLinear serves every
+ * consumer of an activation in a graph.
+ *
+ * Handled: weights in initializers, `Constant` nodes (PaddleOCR) and behind `Identity`; nodes in
+ * If/Loop/Scan bodies (Silero v5). Models below opset 11 are raised to 11 first (DynamicQuantizeLinear
+ * needs it; see `opset-upgrade.ts`), or the pass throws naming what blocks that.
+ *
+ * Left in float, with a note: MatMul/Gemm whose B is not constant (ORT's `MatMulConstBOnly`),
+ * weights that are not float32, MatMul B of rank 1, Conv weights of rank < 3, nodes excluded by the
+ * options, and LSTM/GRU/RNN (no DynamicQuantizeLSTM here). Refused: a model that is already
+ * quantized (it has QuantizeLinear, DequantizeLinear, MatMulInteger, ConvInteger, QLinear*,
+ * MatMulNBits, …).
+ */
+import {
+  DataType,
+  MemoryTensor,
+  Node,
+  Value,
+  graphAndSubgraphs,
+  toAttr,
+  toFloat32,
+  type Graph,
+  type Model,
+  type Tensor,
+} from '@edgeforge/onnx';
+import { constantThroughIdentity, releaseIfUnused } from '../optimize/fuse-bn-into-conv.js';
+import { Changes, PassOptionError, allGraphs, type Pass, type PassReport } from '../pass.js';
+import { ModelNames } from './model-names.js';
+import { upgradeOpset } from './opset-upgrade.js';
+import { quantizeWeight, quantizedTensor, scaleTensor, zeroPointTensor, type QuantizedWeight } from './params.js';
+
+export const QUANTIZE_DYNAMIC = 'quantize-dynamic';
+
+/** Op types this mode rewrites (ORT's IntegerOps defaults, Gemm through MatMul). */
+export const DYNAMIC_OP_TYPES = ['MatMul', 'Gemm', 'Conv'] as const;
+export type DynamicOpType = (typeof DYNAMIC_OP_TYPES)[number];
+
+export interface QuantizeDynamicOptions {
+  /** Weight type: 'int8' (symmetric, default) or 'uint8' (asymmetric). */
+  weightType: 'int8' | 'uint8';
+  /** One scale per output column / channel instead of one per tensor. */
+  perChannel: boolean;
+  /** 7-bit weights (VPMADDUBSW saturation on x86 without VNNI). */
+  reduceRange: boolean;
+  opTypes: DynamicOpType[];
+  /** Node names to leave in float. */
+  excludeNodes: string[];
+  /** When non-empty, only these nodes are quantized. */
+  includeNodes: string[];
+}
+
+/** DynamicQuantizeLinear exists from this opset on. */
+const MIN_OPSET = 11;
+
+/** Ops that say the model is already quantized. */
+const QUANTIZED_OPS = new Set([
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'DynamicQuantizeLinear',
+  'MatMulInteger',
+  'ConvInteger',
+  'QGemm',
+  'QAttention',
+  'QEmbedLayerNormalization',
+  'DynamicQuantizeMatMul',
+  'DynamicQuantizeLSTM',
+  'MatMulIntegerToFloat',
+  'MatMulNBits',
+  'MatMulBnb4',
+  'GatherBlockQuantized',
+]);
+
+const isOnnx = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
+const isQuantizedOp = (n: Node) =>
+  QUANTIZED_OPS.has(n.opType) || n.opType.startsWith('QLinear') || n.opType.startsWith('QOrdered');
+
+/** A node this pass will rewrite, with everything read before any rewrite. */
+interface Candidate {
+  node: Node;
+  graph: Graph;
+  kind: DynamicOpType;
+  /** The value feeding the weight input (what the cache keys on). */
+  weightValue: Value;
+  weight: Tensor;
+}
+
+function parseStringList(raw: unknown, key: string): string[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || raw.some((x) => typeof x !== 'string'))
+    throw new PassOptionError(`pass '${QUANTIZE_DYNAMIC}': ${key} must be a list of node names`);
+  return [...(raw as string[])];
+}
+
+function parseBool(raw: unknown, key: string): boolean {
+  if (raw === undefined) return false;
+  if (typeof raw !== 'boolean') throw new PassOptionError(`pass '${QUANTIZE_DYNAMIC}': ${key} must be true or false`);
+  return raw;
+}
+
+export function parseQuantizeDynamicOptions(raw: Record<string, unknown>): QuantizeDynamicOptions {
+  const known = ['weightType', 'perChannel', 'reduceRange', 'opTypes', 'excludeNodes', 'includeNodes'];
+  const extra = Object.keys(raw).filter((k) => !known.includes(k));
+  if (extra.length)
+    throw new PassOptionError(
+      `pass '${QUANTIZE_DYNAMIC}': unknown option(s) ${extra.join(', ')} (options: ${known.join(', ')})`,
+    );
+  const weightType = raw.weightType ?? 'int8';
+  if (weightType !== 'int8' && weightType !== 'uint8')
+    throw new PassOptionError(
+      `pass '${QUANTIZE_DYNAMIC}': weightType must be 'int8' or 'uint8' (got ${String(weightType)})`,
+    );
+  let opTypes: DynamicOpType[] = [...DYNAMIC_OP_TYPES];
+  if (raw.opTypes !== undefined) {
+    const list = parseStringList(raw.opTypes, 'opTypes');
+    const bad = list.filter((t) => !(DYNAMIC_OP_TYPES as readonly string[]).includes(t));
+    if (bad.length || list.length === 0)
+      throw new PassOptionError(
+        `pass '${QUANTIZE_DYNAMIC}': opTypes must be a non-empty list of ${DYNAMIC_OP_TYPES.join(', ')}` +
+          (bad.length ? ` (got ${bad.join(', ')})` : ''),
+      );
+    opTypes = [...new Set(list)] as DynamicOpType[];
+  }
+  return {
+    weightType,
+    perChannel: parseBool(raw.perChannel, 'perChannel'),
+    reduceRange: parseBool(raw.reduceRange, 'reduceRange'),
+    opTypes,
+    excludeNodes: parseStringList(raw.excludeNodes, 'excludeNodes'),
+    includeNodes: parseStringList(raw.includeNodes, 'includeNodes'),
+  };
+}
+
+/** Throws when the model already holds quantized operators (quantizing twice compounds the error). */
+function refuseQuantized(model: Model): void {
+  const found = new Map<string, number>();
+  for (const g of allGraphs(model))
+    for (const n of g) if (isQuantizedOp(n)) found.set(n.qualifiedType, (found.get(n.qualifiedType) ?? 0) + 1);
+  if (found.size)
+    throw new Error(
+      `${QUANTIZE_DYNAMIC}: the model is already quantized (${[...found].map(([op, k]) => `${k} ${op}`).join(', ')}); ` +
+        'quantize the float original instead',
+    );
+}
+
+/** Matches `n` as a candidate, or says why it stays in float. */
+function analyze(n: Node, g: Graph, kind: DynamicOpType): Candidate | string {
+  const wv = n.inputs[1];
+  if (!wv) return `${n}: no weight input`;
+  const w = constantThroughIdentity(wv);
+  const which = kind === 'Conv' ? 'weight' : 'B';
+  if (!w) return `${n}: ${which} '${wv.name}' is not constant (only constant weights are quantized)`;
+  if (w.dtype !== DataType.FLOAT) return `${n}: ${which} '${wv.name}' is not float32`;
+  const rank = w.dims.length;
+  if (kind === 'MatMul' && rank < 2) return `${n}: B '${wv.name}' has rank ${rank}`;
+  if (kind === 'Gemm' && rank !== 2) return `${n}: B '${wv.name}' has rank ${rank}`;
+  if (kind === 'Conv' && rank < 3) return `${n}: weight '${wv.name}' has rank ${rank}`;
+  if (w.dims.some((d) => d === 0)) return `${n}: ${which} '${wv.name}' is empty`;
+  return { node: n, graph: g, kind, weightValue: wv, weight: w };
+}
+
+/** Emits the rewrite; shared state: names, one DynamicQuantizeLinear per (graph, activation), weight cache. */
+class Rewriter {
+  readonly #dql = new Map<Graph, Map<Value, Value[]>>();
+  readonly #weights = new Map<Value, Map<string, { q: Value; scale: Value; zp: Value }>>();
+  readonly released = new Set<Value>();
+  constructor(
+    readonly names: ModelNames,
+    readonly o: QuantizeDynamicOptions,
+    readonly changes: Changes,
+  ) {}
+
+  /** The shared DynamicQuantizeLinear outputs [quantized, scale, zero point] of `x` in `g`. */
+  dynamicQuantize(x: Value, g: Graph, before: Node): Value[] {
+    let perGraph = this.#dql.get(g);
+    if (!perGraph) this.#dql.set(g, (perGraph = new Map()));
+    const hit = perGraph.get(x);
+    if (hit) return hit;
+    const base = x.name || 'input';
+    const node = new Node('DynamicQuantizeLinear', [x], {
+      name: this.names.node(`${base}_QuantizeLinear`),
+      outputs: [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`].map((s) => this.names.value(s)),
+    });
+    g.insertBefore(before, node);
+    this.changes.add('DynamicQuantizeLinear added');
+    perGraph.set(x, [...node.outputs]);
+    return perGraph.get(x)!;
+  }
+
+  /**
+   * The quantized weight for `c` (computed once per weight value and variant), as initializers
+   * in the graph that holds the weight. `data`/`dims` are the float weight as the integer op will
+   * read it (Gemm: alpha applied, transposed to [K, N]).
+   */
+  quantizedWeight(
+    c: Candidate,
+    variant: string,
+    make: () => { data: Float32Array; dims: number[] },
+  ): { q: Value; scale: Value; zp: Value } {
+    let perValue = this.#weights.get(c.weightValue);
+    if (!perValue) this.#weights.set(c.weightValue, (perValue = new Map()));
+    const hit = perValue.get(variant);
+    if (hit) return hit;
+    const { data, dims } = make();
+    const t = this.o.weightType;
+    const rank = dims.length;
+    let qw: QuantizedWeight;
+    let scaleT: MemoryTensor;
+    let zpT: MemoryTensor;
+    const base = variant === '' ? c.weightValue.name : `${c.weightValue.name}_${variant}`;
+    const qName = this.names.value(`${base}_quantized`);
+    const sName = this.names.value(`${base}_scale`);
+    const zName = this.names.value(`${base}_zero_point`);
+    const reduce = this.o.reduceRange ? { reduceRange: true } : {};
+    if (!this.o.perChannel) {
+      qw = quantizeWeight(data, dims, t, { symmetric: t === 'int8', ...reduce });
+      scaleT = scaleTensor(qw.scales, false, sName);
+      zpT = zeroPointTensor(qw.zeroPoints, t, false, zName);
+    } else if (c.kind === 'Conv') {
+      // ConvInteger takes one zero point: symmetric per channel (0 or 128 everywhere).
+      qw = quantizeWeight(data, dims, t, { axis: 0, symmetric: true, ...reduce });
+      const scaleDims = [dims[0], ...Array<number>(rank - 2).fill(1)];
+      scaleT = new MemoryTensor(DataType.FLOAT, scaleDims, Float32Array.from(qw.scales), sName);
+      zpT = zeroPointTensor(qw.zeroPoints.subarray(0, 1), t, false, zName);
+    } else if (rank === 2) {
+      qw = quantizeWeight(data, dims, t, { axis: 1, symmetric: t === 'int8', ...reduce });
+      scaleT = scaleTensor(qw.scales, true, sName);
+      zpT = zeroPointTensor(qw.zeroPoints, t, true, zName);
+    } else {
+      qw = quantizeWeight(data, dims, t, { symmetric: t === 'int8', ...reduce });
+      scaleT = scaleTensor(qw.scales, false, sName);
+      zpT = zeroPointTensor(qw.zeroPoints, t, false, zName);
+      this.changes.note(`${c.node}: B of rank ${rank} quantized per tensor (per-column scales need a 2-D B)`);
+    }
+    const home = c.weightValue.graph ?? c.graph;
+    const out = {
+      q: home.addInitializer(qName, quantizedTensor(qw.values, t, dims, qName)),
+      scale: home.addInitializer(sName, scaleT),
+      zp: home.addInitializer(zName, zpT),
+    };
+    perValue.set(variant, out);
+    this.released.add(c.weightValue);
+    this.changes.add('weights quantized');
+    return out;
+  }
+
+  /**
+   * DynamicQuantizeLinear(x) → integer op → Cast → Mul(x_scale·w_scale) → `out`: the nodes are
+   * inserted before `at`; returns them.
+   */
+  integerChain(
+    c: Candidate,
+    op: 'MatMulInteger' | 'ConvInteger',
+    x: Value,
+    w: { q: Value; scale: Value; zp: Value },
+    out: Value,
+    at: Node,
+    attributes = c.node.attributes,
+  ): void {
+    const g = c.graph;
+    const [xq, xs, xz] = this.dynamicQuantize(x, g, at);
+    const base = c.node.name || out.name;
+    const mulName = this.names.node(`${base}_quant_scales_mul`);
+    const scales = new Node('Mul', [xs, w.scale], { name: mulName, outputs: [this.names.value(`${mulName}:0`)] });
+    const yq = this.names.value(`${out.name}_output_quantized`);
+    const integer = new Node(op, [xq, w.q, xz, w.zp], {
+      name: this.names.node(`${base}_quant`),
+      outputs: [yq],
+      attributes: [...attributes.values()].map((a) => ({ ...a })),
+    });
+    const cast = new Node('Cast', [integer.outputs[0]], {
+      name: this.names.node(`${yq}_cast`),
+      outputs: [this.names.value(`${yq}_cast_output`)],
+      attributes: [toAttr('to', DataType.FLOAT)],
+    });
+    const scaled = new Node('Mul', [cast.outputs[0], scales.outputs[0]], {
+      name: this.names.node(`${base}_quant_output_scale_mul`),
+      outputs: [out],
+    });
+    g.insertBefore(at, scales, integer, cast, scaled);
+  }
+
+  /** Detaches `n`'s output so a new node can produce it; returns it. */
+  static takeOutput(n: Node): Value {
+    const y = n.outputs[0];
+    n.setOutput(0, new Value(''));
+    return y;
+  }
+
+  matmul(c: Candidate): void {
+    const n = c.node;
+    const w = this.quantizedWeight(c, '', () => ({ data: toFloat32(c.weight), dims: [...c.weight.dims] }));
+    const y = Rewriter.takeOutput(n);
+    this.integerChain(c, 'MatMulInteger', n.inputs[0]!, w, y, n, new Map());
+    c.graph.remove(n);
+    this.changes.add('MatMul → MatMulInteger');
+  }
+
+  gemm(c: Candidate): void {
+    const n = c.node;
+    const g = c.graph;
+    const alpha = n.getFloat('alpha', 1);
+    const beta = n.getFloat('beta', 1);
+    const transA = n.getInt('transA', 0) !== 0;
+    const transB = n.getInt('transB', 0) !== 0;
+    const variant = [transB ? 'T' : '', alpha !== 1 ? `alpha${alpha}` : ''].filter(Boolean).join('_');
+    const w = this.quantizedWeight(c, variant, () => {
+      const src = toFloat32(c.weight);
+      const [r, k] = c.weight.dims;
+      const data = new Float32Array(src.length);
+      if (transB) for (let i = 0; i < r; i++) for (let j = 0; j < k; j++) data[j * r + i] = alpha * src[i * k + j];
+      else for (let i = 0; i < src.length; i++) data[i] = alpha * src[i];
+      return { data, dims: transB ? [k, r] : [r, k] };
+    });
+    const base = n.name || n.outputs[0].name;
+    const cIn = n.inputs[2] && n.inputs[2].name && beta !== 0 ? n.inputs[2] : null;
+    let a = n.inputs[0]!;
+    if (transA) {
+      const tr = new Node('Transpose', [a], {
+        name: this.names.node(`${base}_TransposeA`),
+        outputs: [this.names.value(`${a.name}_transposed`)],
+        attributes: [toAttr('perm', [1, 0])],
+      });
+      g.insertBefore(n, tr);
+      a = tr.outputs[0];
+    }
+    const y = Rewriter.takeOutput(n);
+    const mm = cIn ? new Value(this.names.value(`${y.name}_MatMul`)) : y;
+    this.integerChain(c, 'MatMulInteger', a, w, mm, n, new Map());
+    if (cIn) {
+      let bias = cIn;
+      if (beta !== 1) {
+        const cT = constantThroughIdentity(cIn);
+        if (cT && cT.dtype === DataType.FLOAT) {
+          const name = this.names.value(`${cIn.name}_beta`);
+          const scaled = Float32Array.from(toFloat32(cT), (v) => beta * v);
+          bias = g.addInitializer(name, new MemoryTensor(DataType.FLOAT, [...cT.dims], scaled, name));
+          this.released.add(cIn);
+        } else {
+          const bName = this.names.value(`${base}_beta`);
+          const betaT = g.addInitializer(bName, new MemoryTensor(DataType.FLOAT, [], Float32Array.of(beta), bName));
+          const mul = new Node('Mul', [cIn, betaT], {
+            name: this.names.node(`${base}_beta_mul`),
+            outputs: [this.names.value(`${cIn.name}_times_beta`)],
+          });
+          g.insertBefore(n, mul);
+          bias = mul.outputs[0];
+        }
+      }
+      g.insertBefore(n, new Node('Add', [mm, bias], { name: this.names.node(`${base}_Add`), outputs: [y] }));
+    }
+    for (const v of n.inputs.slice(2)) if (v) this.released.add(v);
+    g.remove(n);
+    this.changes.add('Gemm → MatMulInteger');
+  }
+
+  conv(c: Candidate): void {
+    const n = c.node;
+    const g = c.graph;
+    const w = this.quantizedWeight(c, '', () => ({ data: toFloat32(c.weight), dims: [...c.weight.dims] }));
+    const y = Rewriter.takeOutput(n);
+    const b = n.inputs[2] && n.inputs[2].name ? n.inputs[2] : null;
+    const scaled = b ? new Value(this.names.value(`${y.name}quant_scaled_output`)) : y;
+    this.integerChain(c, 'ConvInteger', n.inputs[0]!, w, scaled, n);
+    if (b) {
+      const rank = c.weight.dims.length;
+      const shape = [1, -1, ...Array<number>(rank - 2).fill(1)];
+      const bT = constantThroughIdentity(b);
+      let bias: Value;
+      if (bT) {
+        // A constant bias is stored already broadcastable: no Reshape node at run time.
+        const name = this.names.value(`${y.name}_bias_reshape_output`);
+        const dims = [1, bT.size, ...Array<number>(rank - 2).fill(1)];
+        bias = g.addInitializer(name, new MemoryTensor(bT.dtype, dims, toFloat32(bT), name));
+        this.released.add(b);
+      } else {
+        const sName = this.names.value(`${y.name}_bias_reshape_shape`);
+        const shapeT = g.addInitializer(
+          sName,
+          new MemoryTensor(
+            DataType.INT64,
+            [rank],
+            BigInt64Array.from(shape, (d) => BigInt(d)),
+            sName,
+          ),
+        );
+        const reshape = new Node('Reshape', [b, shapeT], {
+          name: this.names.node(`${y.name}_bias_reshape`),
+          outputs: [this.names.value(`${y.name}_bias_reshape_output`)],
+        });
+        g.insertBefore(n, reshape);
+        bias = reshape.outputs[0];
+      }
+      g.insertBefore(n, new Node('Add', [scaled, bias], { name: this.names.node(`${y.name}_bias_add`), outputs: [y] }));
+    }
+    g.remove(n);
+    this.changes.add('Conv → ConvInteger');
+  }
+}
+
+/** The candidates in the main graph and its subgraphs, in graph order; notes what stays float. */
+function findCandidates(model: Model, o: QuantizeDynamicOptions, changes: Changes): Candidate[] {
+  const include = new Set(o.includeNodes);
+  const exclude = new Set(o.excludeNodes);
+  const seen = new Set<string>();
+  const out: Candidate[] = [];
+  const recurrent = new Map<string, number>();
+  for (const g of graphAndSubgraphs(model.graph)) {
+    for (const n of g) {
+      if (!isOnnx(n)) continue;
+      if (n.name) seen.add(n.name);
+      if (n.opType === 'LSTM' || n.opType === 'GRU' || n.opType === 'RNN') {
+        recurrent.set(n.opType, (recurrent.get(n.opType) ?? 0) + 1);
+        continue;
+      }
+      if (!(o.opTypes as string[]).includes(n.opType)) continue;
+      if (include.size && !include.has(n.name)) continue;
+      if (exclude.has(n.name)) {
+        changes.note(`${n}: excluded (excludeNodes)`);
+        continue;
+      }
+      const c = analyze(n, g, n.opType as DynamicOpType);
+      if (typeof c === 'string') changes.note(c);
+      else out.push(c);
+    }
+  }
+  for (const [op, k] of recurrent)
+    changes.note(`${k} ${op} node(s) left in float (dynamic ${op} quantization is not implemented)`);
+  for (const [key, list] of [
+    ['includeNodes', o.includeNodes],
+    ['excludeNodes', o.excludeNodes],
+  ] as const) {
+    const missing = list.filter((name) => !seen.has(name));
+    if (missing.length) changes.note(`${key} names no node: ${missing.join(', ')}`);
+  }
+  const inFunctions = model.functions.reduce(
+    (k, f) => k + [...f.graph].filter((n) => isOnnx(n) && (o.opTypes as string[]).includes(n.opType)).length,
+    0,
+  );
+  if (inFunctions) changes.note(`${inFunctions} node(s) in model-local function bodies left in float`);
+  return out;
+}
+
+export function quantizeDynamicModel(model: Model, o: QuantizeDynamicOptions): PassReport {
+  const changes = new Changes();
+  refuseQuantized(model);
+  const candidates = findCandidates(model, o, changes);
+  if (candidates.length === 0) return changes.report();
+  const names = new ModelNames(model);
+  if (model.opset < MIN_OPSET) {
+    const up = upgradeOpset(model, MIN_OPSET, names);
+    changes.note(`ai.onnx opset ${up.from} → ${up.to} (DynamicQuantizeLinear needs ${MIN_OPSET})`);
+    for (const [op, k] of Object.entries(up.rewritten)) changes.add(`${op} rewritten for opset ${up.to}`, k);
+  }
+  const r = new Rewriter(names, o, changes);
+  for (const c of candidates) {
+    if (c.kind === 'MatMul') r.matmul(c);
+    else if (c.kind === 'Gemm') r.gemm(c);
+    else r.conv(c);
+  }
+  for (const v of r.released) releaseIfUnused(v);
+  return changes.report();
+}
+
+/** Dynamic (IntegerOps) quantization of MatMul, Gemm and Conv weights, after ORT's `quantize_dynamic`. */
+export const quantizeDynamic: Pass<QuantizeDynamicOptions> = {
+  name: QUANTIZE_DYNAMIC,
+  family: 'quantize',
+  description:
+    'Quantize MatMul/Gemm/Conv weights to int8 and their inputs at run time (DynamicQuantizeLinear + MatMulInteger/ConvInteger)',
+  // A second run refuses: the model is then quantized.
+  idempotent: false,
+  // Fidelity is measured by `edgeforge quantize` and the tests, not bounded per pass.
+  tolerance: Infinity,
+  parseOptions: parseQuantizeDynamicOptions,
+  run: (model, options) => quantizeDynamicModel(model, options),
+};
