@@ -32,8 +32,9 @@
  * consumer of an activation in a graph.
  *
  * Handled: weights in initializers, `Constant` nodes (PaddleOCR) and behind `Identity`; nodes in
- * If/Loop/Scan bodies (Silero v5). Models below opset 11 are raised to 11 first (DynamicQuantizeLinear
- * needs it; see `opset-upgrade.ts`), or the pass throws naming what blocks that.
+ * If/Loop/Scan bodies (Silero v5). Models below opset 11 are raised to 11 first with `upgrade-opset`
+ * (DynamicQuantizeLinear needs 11; ORT's quantizer does the same), or the pass throws naming what
+ * blocks that.
  *
  * Left in float, with a note: MatMul/Gemm whose B is not constant (ORT's `MatMulConstBOnly`),
  * weights that are not float32, MatMul B of rank 1, Conv weights of rank < 3, nodes excluded by the
@@ -54,9 +55,9 @@ import {
   type Tensor,
 } from '@edgeforge/onnx';
 import { constantThroughIdentity, releaseIfUnused } from '../optimize/fuse-bn-into-conv.js';
+import { upgradeOpset } from '../optimize/upgrade-opset.js';
 import { Changes, PassOptionError, allGraphs, type Pass, type PassReport } from '../pass.js';
 import { ModelNames } from './model-names.js';
-import { upgradeOpset } from './opset-upgrade.js';
 import { quantizeWeight, quantizedTensor, scaleTensor, zeroPointTensor, type QuantizedWeight } from './params.js';
 
 export const QUANTIZE_DYNAMIC = 'quantize-dynamic';
@@ -475,12 +476,20 @@ export function quantizeDynamicModel(model: Model, o: QuantizeDynamicOptions): P
   refuseQuantized(model);
   const candidates = findCandidates(model, o, changes);
   if (candidates.length === 0) return changes.report();
-  const names = new ModelNames(model);
   if (model.opset < MIN_OPSET) {
-    const up = upgradeOpset(model, MIN_OPSET, names);
-    changes.note(`ai.onnx opset ${up.from} → ${up.to} (DynamicQuantizeLinear needs ${MIN_OPSET})`);
-    for (const [op, k] of Object.entries(up.rewritten)) changes.add(`${op} rewritten for opset ${up.to}`, k);
+    let up: ReturnType<typeof upgradeOpset>;
+    try {
+      up = upgradeOpset(model, MIN_OPSET);
+    } catch (e) {
+      throw new Error(
+        `${QUANTIZE_DYNAMIC}: DynamicQuantizeLinear needs ai.onnx opset ${MIN_OPSET}; ${(e as Error).message}`,
+      );
+    }
+    changes.note(`ai.onnx opset ${up.from} → ${up.to} first (DynamicQuantizeLinear needs ${MIN_OPSET})`);
+    for (const [what, k] of Object.entries(up.rewritten)) changes.add(`opset upgrade ${what}`, k);
   }
+  // After the upgrade: its new constants hold names too.
+  const names = new ModelNames(model);
   const r = new Rewriter(names, o, changes);
   for (const c of candidates) {
     if (c.kind === 'MatMul') r.matmul(c);
