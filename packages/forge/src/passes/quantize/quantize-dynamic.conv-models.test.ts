@@ -15,13 +15,17 @@ import { allNodes, checkModel, loadModel, serializeModel } from '@edgeforge/onnx
 import { REPO_ROOT, ensureModels, mnistPath, modelPath } from '../../../../../tools/models.ts';
 import { runEval } from '../../evaluate/run.js';
 import { getBackend, type BackendName, type Feeds, type HostTensor } from '../../runtime/index.js';
+import { runPasses } from '../manager.js';
+import { DEFAULT_RECIPE, PASSES } from '../registry.js';
 import { quantizeDynamic } from './quantize-dynamic.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'quantize-dynamic-conv-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function quantizeFile(path: string, raw: Record<string, unknown> = {}) {
+/** Quantizes a model file (after the default optimize recipe when `optimize`, as `edgeforge quantize`). */
+async function quantizeFile(path: string, raw: Record<string, unknown> = {}, optimize = false) {
   const model = loadModel(path);
+  if (optimize) await runPasses(model, DEFAULT_RECIPE, { registry: PASSES });
   const report = quantizeDynamic.run(model, quantizeDynamic.parseOptions(raw), {}) as {
     counts: Record<string, number>;
     notes?: string[];
@@ -96,11 +100,17 @@ describe('quantize-dynamic: Conv-heavy models', () => {
       const floatBytes = serializeModel(loadModel(src)).length;
       const lines: string[] = [];
       const worst: Record<string, number> = {};
-      for (const raw of [{ perChannel: false }, { perChannel: true }]) {
-        const label = raw.perChannel ? 'per channel' : 'per tensor';
-        const { model, report, bytes } = quantizeFile(src, raw);
+      const configs = [
+        { label: 'per tensor', raw: {}, optimize: false },
+        { label: 'per channel', raw: { perChannel: true }, optimize: false },
+        // The LSTM weights are computed by Unsqueeze chains until fold-constants (default recipe) runs.
+        { label: 'recipe + per channel + LSTM', raw: { perChannel: true, opTypes: ['Conv', 'LSTM'] }, optimize: true },
+      ];
+      for (const { label, raw, optimize } of configs) {
+        const { model, report, bytes } = await quantizeFile(src, raw, optimize);
         assert.equal(report.counts['Conv → ConvInteger'], 12);
-        assert.match(report.notes!.join('\n'), /4 LSTM node\(s\) left in float/);
+        if (optimize) assert.equal(report.counts['LSTM → DynamicQuantizeLSTM'], 4);
+        else assert.match(report.notes!.join('\n'), /4 LSTM node\(s\) left in float/);
         const convInBranches = model.graph
           .nodes()
           .filter((n) => n.opType === 'If')
@@ -156,7 +166,7 @@ describe('quantize-dynamic: Conv-heavy models', () => {
   ]) {
     it(`${c.name}: top-1 on 1,000 test images within 0.5 pt of float`, { timeout: 120_000 }, async () => {
       const src = join(REPO_ROOT, 'models/reference', `${c.name}.onnx`);
-      const { report, bytes, out } = quantizeFile(src);
+      const { report, bytes, out } = await quantizeFile(src);
       assert.equal(report.counts['Conv → ConvInteger'], c.counts.Conv);
       assert.equal(report.counts['Gemm → MatMulInteger'], c.counts.Gemm);
       const t0 = performance.now();

@@ -362,6 +362,84 @@ describe('quantize-dynamic: Conv', () => {
     }
 });
 
+describe('quantize-dynamic: LSTM (on request)', () => {
+  for (const raw of [{ opTypes: ['LSTM'] }, { opTypes: ['LSTM'], perChannel: true }]) {
+    it(`bidirectional LSTM with bias and initial state → DynamicQuantizeLSTM ${JSON.stringify(raw)}`, async () => {
+      const [t, batch, k, h] = [6, 2, 5, 4];
+      const b = new GraphBuilder('g');
+      const x = b.input('x', DataType.FLOAT, [t, batch, k]);
+      const h0 = b.input('h0', DataType.FLOAT, [2, batch, h]);
+      const w = b.initializer('W', randT([2, 4 * h, k]));
+      const r = b.initializer('R', randT([2, 4 * h, h], -0.5, 0.5));
+      const bias = b.initializer('B', randT([2, 8 * h], -0.2, 0.2));
+      const lstm = b.node(
+        'LSTM',
+        [x, w, r, bias, null, h0],
+        { hidden_size: h, direction: 'bidirectional' },
+        {
+          name: 'lstm',
+          outputs: 3,
+        },
+      );
+      b.output(lstm.outputs[0], 'y', DataType.FLOAT);
+      b.output(lstm.outputs[1], 'yh', DataType.FLOAT);
+      const model = b.model({ opset: 14 });
+      const feeds = { x: feed([t, batch, k]), h0: feed([2, batch, h]) };
+      const { q, report, float, node, wasm } = await quantizeAndRun(model, feeds, raw);
+      assert.deepEqual(report.counts, { 'weights quantized': 2, 'LSTM → DynamicQuantizeLSTM': 1 });
+      assert.deepEqual(opsOf(q), ['DynamicQuantizeLSTM']);
+      assert.equal(q.opsetImports.get('com.microsoft'), 1);
+      const perChannel = raw.perChannel === true;
+      const init = (n: string) => q.graph.initializers.get(n)!.const!;
+      assert.deepEqual(init('W_quantized').dims, [2, k, 4 * h], 'stored [D, K, 4H]');
+      assert.deepEqual(init('R_quantized').dims, [2, h, 4 * h]);
+      assert.deepEqual(init('W_scale').dims, perChannel ? [2, 4 * h] : [2]);
+      assert.equal(init('W_zero_point').dtype, DataType.INT8);
+      let worst = 0;
+      for (const name of ['y', 'yh']) {
+        const fd = float[name].data as Float32Array;
+        for (const o of [node[name], wasm[name]]) {
+          assert.deepEqual(o.dims, float[name].dims);
+          const od = o.data as Float32Array;
+          for (let i = 0; i < fd.length; i++) worst = Math.max(worst, Math.abs(od[i] - fd[i]));
+        }
+      }
+      console.log(`LSTM ${JSON.stringify(raw)}: max |Δ| ${worst.toExponential(2)} (outputs in (−1, 1))`);
+      assert.ok(worst < 0.01, `max |Δ| ${worst}`);
+    });
+  }
+});
+
+describe('quantize-dynamic: Gather (on request)', () => {
+  for (const raw of [{ opTypes: ['Gather'] }, { opTypes: ['Gather'], weightType: 'uint8' }]) {
+    it(`embedding Gather → Gather(8-bit table) + DequantizeLinear ${JSON.stringify(raw)}`, async () => {
+      const b = new GraphBuilder('g');
+      const ids = b.input('ids', DataType.INT64, [2, 3]);
+      const table = b.initializer('E', randT([10, 6], -0.3, 1));
+      const shapeT = b.initializer('computed_src', randT([10]));
+      b.output(b.op('Gather', [table, ids], {}, { name: 'embed' }), 'y');
+      // A Gather from computed data is not a weight: left alone, without a note.
+      b.output(b.op('Gather', [b.op('Relu', [shapeT]), ids], { axis: 0 }), 'z');
+      const model = b.model({ opset: 13 });
+      const feeds = { ids: { type: 'int64' as const, dims: [2, 3], data: BigInt64Array.of(0n, 9n, 3n, 3n, 5n, 1n) } };
+      const { q, report, float, node, wasm } = await quantizeAndRun(model, feeds, raw);
+      assert.deepEqual(report.counts, { 'weights quantized': 1, 'Gather → Gather(int8) + DequantizeLinear': 1 });
+      assert.equal(report.notes, undefined);
+      assert.deepEqual(opsOf(q), ['Gather', 'DequantizeLinear', 'Relu', 'Gather']);
+      const t = (raw.weightType ?? 'int8') as 'int8' | 'uint8';
+      assert.equal(
+        q.graph.initializers.get('E_quantized')!.const!.dtype,
+        t === 'int8' ? DataType.INT8 : DataType.UINT8,
+      );
+      // Each gathered value is one dequantized table entry: off by at most half a step (a step for uint8).
+      const step = weightSteps(data(model.graph.initializers.get('E')!), [10, 6], undefined, t)[0];
+      const { ratio } = assertWithin('y', float.y, [node.y, wasm.y], () => (t === 'int8' ? step / 2 : step) * 1.0001);
+      assert.deepEqual(node.z.data, float.z.data);
+      console.log(`Gather ${JSON.stringify(raw)}: max |Δ|/bound ${ratio.toFixed(3)}`);
+    });
+  }
+});
+
 describe('quantize-dynamic: structure', () => {
   it('one DynamicQuantizeLinear per activation, one quantized copy per weight (and per Gemm variant)', async () => {
     const b = new GraphBuilder('g');
@@ -504,7 +582,7 @@ describe('quantize-dynamic: what stays float, refusals, options', () => {
     assert.match(notes, /MatMul 'dyn': B 'bdyn' is not constant/);
     assert.match(notes, /MatMul 'skip_me': excluded/);
     assert.match(notes, /MatMul 'half': B 'W16' is not float32/);
-    assert.match(notes, /1 LSTM node\(s\) left in float/);
+    assert.match(notes, /1 LSTM node\(s\) left in float \(add 'LSTM' to opTypes/);
     assert.match(notes, /excludeNodes names no node: nope/);
     assert.equal(countOp(q, 'MatMul'), 3);
     assert.ok(q.graph.initializers.has('W'), 'W is still used by the excluded node');
@@ -546,7 +624,8 @@ describe('quantize-dynamic: what stays float, refusals, options', () => {
     for (const bad of [
       { weightType: 'int4' },
       { perChannel: 'yes' },
-      { opTypes: ['LSTM'] },
+      { opTypes: ['GRU'] },
+      { opTypes: ['MatMul', 'Attention'] },
       { opTypes: [] },
       { excludeNodes: 'a' },
       { symmetric: true },

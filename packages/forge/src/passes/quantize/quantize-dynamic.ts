@@ -14,6 +14,10 @@
  *   transB), then Add(beta·C) ─► Y
  * Conv(X, W, b):
  *   DynamicQuantizeLinear ─► ConvInteger(same attributes) ─► Cast ─► Mul(scales) ─► Add(b as [1, M, 1, …]) ─► Y
+ * LSTM(X, W, R, …)            (opTypes: 'LSTM')
+ *   com.microsoft.DynamicQuantizeLSTM(X, W_quantized [D, K, 4H], R_quantized [D, H, 4H], …, scales, zero points)
+ * Gather(table, indices)      (opTypes: 'Gather'; embeddings)
+ *   Gather(table_quantized, indices) ─► DequantizeLinear(·, table_scale, table_zero_point) ─► Y
  * ```
  *
  * onnxruntime fuses the MatMul chain (and a following constant bias Add) into
@@ -26,10 +30,13 @@
  * accepts at any opset) or per output channel (Conv). onnxruntime's ConvInteger takes only a scalar
  * weight zero point ("Non per-tensor quantization is not supported now", checked on node and wasm),
  * so per-channel Conv weights are symmetric — zero point 0 for int8, 128 for uint8 — and the
- * per-channel scales, stored as [M, 1, …], multiply the output. Quantized weights are new
- * initializers `W_quantized`, `W_scale`, `W_zero_point` in the graph that held W (contract §8);
- * a weight shared by several nodes is quantized once. One DynamicQuantizeLinear serves every
- * consumer of an activation in a graph.
+ * per-channel scales, stored as [M, 1, …], multiply the output. BatchNorm-folded CNN weights
+ * (PP-OCR, Silero) need `perChannel`: one scale per tensor erases their small channels. LSTM
+ * weights are always int8 symmetric (ORT's `LSTMQuant`), per direction or, with `perChannel`, per
+ * gate row; a Gather table has one scale. Quantized weights are new initializers `W_quantized`,
+ * `W_scale`, `W_zero_point` in the graph that held W (contract §8); a weight shared by several
+ * nodes is quantized once. One DynamicQuantizeLinear serves every consumer of an activation in a
+ * graph.
  *
  * Handled: weights in initializers, `Constant` nodes (PaddleOCR) and behind `Identity`; nodes in
  * If/Loop/Scan bodies (Silero v5). Models below opset 11 are raised to 11 first with `upgrade-opset`
@@ -37,10 +44,10 @@
  * blocks that.
  *
  * Left in float, with a note: MatMul/Gemm whose B is not constant (ORT's `MatMulConstBOnly`),
- * weights that are not float32, MatMul B of rank 1, Conv weights of rank < 3, nodes excluded by the
- * options, and LSTM/GRU/RNN (no DynamicQuantizeLSTM here). Refused: a model that is already
- * quantized (it has QuantizeLinear, DequantizeLinear, MatMulInteger, ConvInteger, QLinear*,
- * MatMulNBits, …).
+ * weights that are not float32, MatMul B of rank 1, Conv weights of rank < 3, LSTMs with computed
+ * weights or `layout = 1`, nodes excluded by the options, LSTM unless asked for, GRU and RNN (no
+ * onnxruntime kernel). Refused: a model that is already quantized (it has QuantizeLinear,
+ * DequantizeLinear, MatMulInteger, ConvInteger, QLinear*, MatMulNBits, …).
  */
 import {
   DataType,
@@ -62,9 +69,11 @@ import { quantizeWeight, quantizedTensor, scaleTensor, zeroPointTensor, type Qua
 
 export const QUANTIZE_DYNAMIC = 'quantize-dynamic';
 
-/** Op types this mode rewrites (ORT's IntegerOps defaults, Gemm through MatMul). */
-export const DYNAMIC_OP_TYPES = ['MatMul', 'Gemm', 'Conv'] as const;
+/** Op types this mode can rewrite. */
+export const DYNAMIC_OP_TYPES = ['MatMul', 'Gemm', 'Conv', 'LSTM', 'Gather'] as const;
 export type DynamicOpType = (typeof DYNAMIC_OP_TYPES)[number];
+/** Rewritten unless `opTypes` says otherwise (LSTM and Gather on request). */
+export const DEFAULT_DYNAMIC_OP_TYPES: readonly DynamicOpType[] = ['MatMul', 'Gemm', 'Conv'];
 
 export interface QuantizeDynamicOptions {
   /** Weight type: 'int8' (symmetric, default) or 'uint8' (asymmetric). */
@@ -113,6 +122,8 @@ interface Candidate {
   /** The value feeding the weight input (what the cache keys on). */
   weightValue: Value;
   weight: Tensor;
+  /** LSTM: the recurrence weight R. */
+  recurrent?: { value: Value; tensor: Tensor };
 }
 
 function parseStringList(raw: unknown, key: string): string[] {
@@ -140,7 +151,7 @@ export function parseQuantizeDynamicOptions(raw: Record<string, unknown>): Quant
     throw new PassOptionError(
       `pass '${QUANTIZE_DYNAMIC}': weightType must be 'int8' or 'uint8' (got ${String(weightType)})`,
     );
-  let opTypes: DynamicOpType[] = [...DYNAMIC_OP_TYPES];
+  let opTypes: DynamicOpType[] = [...DEFAULT_DYNAMIC_OP_TYPES];
   if (raw.opTypes !== undefined) {
     const list = parseStringList(raw.opTypes, 'opTypes');
     const bad = list.filter((t) => !(DYNAMIC_OP_TYPES as readonly string[]).includes(t));
@@ -174,7 +185,9 @@ function refuseQuantized(model: Model): void {
 }
 
 /** Matches `n` as a candidate, or says why it stays in float. */
-function analyze(n: Node, g: Graph, kind: DynamicOpType): Candidate | string {
+function analyze(n: Node, g: Graph, kind: DynamicOpType): Candidate | string | undefined {
+  if (kind === 'LSTM') return analyzeLstm(n, g);
+  if (kind === 'Gather') return analyzeGather(n, g);
   const wv = n.inputs[1];
   if (!wv) return `${n}: no weight input`;
   const w = constantThroughIdentity(wv);
@@ -187,6 +200,31 @@ function analyze(n: Node, g: Graph, kind: DynamicOpType): Candidate | string {
   if (kind === 'Conv' && rank < 3) return `${n}: weight '${wv.name}' has rank ${rank}`;
   if (w.dims.some((d) => d === 0)) return `${n}: ${which} '${wv.name}' is empty`;
   return { node: n, graph: g, kind, weightValue: wv, weight: w };
+}
+
+/** A Gather from a constant float table (an embedding); Gathers from computed data are not weights. */
+function analyzeGather(n: Node, g: Graph): Candidate | string | undefined {
+  const dv = n.inputs[0];
+  const t = dv ? constantThroughIdentity(dv) : undefined;
+  if (!dv || !t || t.dtype !== DataType.FLOAT || t.size < 2) return undefined;
+  return { node: n, graph: g, kind: 'Gather', weightValue: dv, weight: t };
+}
+
+function analyzeLstm(n: Node, g: Graph): Candidate | string {
+  if (n.getInt('layout', 0) !== 0) return `${n}: layout = 1 (DynamicQuantizeLSTM has no batch-first layout)`;
+  const found: { value: Value; tensor: Tensor }[] = [];
+  for (const [i, what] of [
+    [1, 'W'],
+    [2, 'R'],
+  ] as const) {
+    const v = n.inputs[i];
+    const t = v ? constantThroughIdentity(v) : undefined;
+    if (!v || !t) return `${n}: ${what} '${v?.name ?? ''}' is not constant (fold-constants first)`;
+    if (t.dtype !== DataType.FLOAT) return `${n}: ${what} '${v.name}' is not float32`;
+    if (t.dims.length !== 3) return `${n}: ${what} '${v.name}' has rank ${t.dims.length}`;
+    found.push({ value: v, tensor: t });
+  }
+  return { node: n, graph: g, kind: 'LSTM', weightValue: found[0].value, weight: found[0].tensor, recurrent: found[1] };
 }
 
 /** Emits the rewrite; shared state: names, one DynamicQuantizeLinear per (graph, activation), weight cache. */
@@ -242,7 +280,8 @@ class Rewriter {
     const sName = this.names.value(`${base}_scale`);
     const zName = this.names.value(`${base}_zero_point`);
     const reduce = this.o.reduceRange ? { reduceRange: true } : {};
-    if (!this.o.perChannel) {
+    // A gathered table is dequantized after the Gather: one scale for the whole table.
+    if (!this.o.perChannel || c.kind === 'Gather') {
       qw = quantizeWeight(data, dims, t, { symmetric: t === 'int8', ...reduce });
       scaleT = scaleTensor(qw.scales, false, sName);
       zpT = zeroPointTensor(qw.zeroPoints, t, false, zName);
@@ -426,6 +465,86 @@ class Rewriter {
     g.remove(n);
     this.changes.add('Conv → ConvInteger');
   }
+  /**
+   * Gather from a quantized table, then DequantizeLinear (ORT's `GatherQuant`): the table is stored
+   * as 8-bit integers and only the gathered rows are turned back into float.
+   */
+  gather(c: Candidate): void {
+    const n = c.node;
+    const w = this.quantizedWeight(c, '', () => ({
+      data: toFloat32(c.weight),
+      dims: [...c.weight.dims],
+    }));
+    const y = Rewriter.takeOutput(n);
+    const gq = new Node('Gather', [w.q, n.inputs[1]], {
+      name: this.names.node(`${n.name || y.name}_quant`),
+      outputs: [this.names.value(`${y.name}_quantized`)],
+      attributes: [...n.attributes.values()].map((a) => ({ ...a })),
+    });
+    const dq = new Node('DequantizeLinear', [gq.outputs[0], w.scale, w.zp], {
+      name: this.names.node(`${y.name}_DequantizeLinear`),
+      outputs: [y],
+    });
+    c.graph.insertBefore(n, gq, dq);
+    c.graph.remove(n);
+    this.changes.add('Gather → Gather(int8) + DequantizeLinear');
+  }
+
+  /**
+   * An LSTM weight [D, 4H, K] as DynamicQuantizeLSTM reads it: int8 symmetric, one scale per
+   * direction ([D]) or per gate row ([D, 4H]) — ORT's `LSTMQuant` — stored transposed to [D, K, 4H].
+   */
+  lstmWeight(c: Candidate, v: Value, t: Tensor): { q: Value; scale: Value; zp: Value } {
+    let perValue = this.#weights.get(v);
+    if (!perValue) this.#weights.set(v, (perValue = new Map()));
+    const hit = perValue.get('lstm');
+    if (hit) return hit;
+    const [d, rows, k] = t.dims;
+    const reduce = this.o.reduceRange ? { reduceRange: true } : {};
+    const qw = this.o.perChannel
+      ? quantizeWeight(toFloat32(t), [d * rows, k], 'int8', { axis: 0, symmetric: true, ...reduce })
+      : quantizeWeight(toFloat32(t), [d, rows, k], 'int8', { axis: 0, symmetric: true, ...reduce });
+    const transposed = new Int32Array(qw.values.length);
+    for (let dir = 0; dir < d; dir++)
+      for (let r = 0; r < rows; r++)
+        for (let j = 0; j < k; j++) transposed[(dir * k + j) * rows + r] = qw.values[(dir * rows + r) * k + j];
+    const qName = this.names.value(`${v.name}_quantized`);
+    const sName = this.names.value(`${v.name}_scale`);
+    const zName = this.names.value(`${v.name}_zero_point`);
+    const pDims = this.o.perChannel ? [d, rows] : [d];
+    const home = v.graph ?? c.graph;
+    const out = {
+      q: home.addInitializer(qName, quantizedTensor(transposed, 'int8', [d, k, rows], qName)),
+      scale: home.addInitializer(sName, new MemoryTensor(DataType.FLOAT, pDims, Float32Array.from(qw.scales), sName)),
+      zp: home.addInitializer(zName, quantizedTensor(qw.zeroPoints, 'int8', pDims, zName)),
+    };
+    perValue.set('lstm', out);
+    this.released.add(v);
+    this.changes.add('weights quantized');
+    return out;
+  }
+
+  lstm(c: Candidate, model: Model): void {
+    const n = c.node;
+    const w = this.lstmWeight(c, c.weightValue, c.weight);
+    const r = this.lstmWeight(c, c.recurrent!.value, c.recurrent!.tensor);
+    const optional = [3, 4, 5, 6, 7].map((i) => n.inputs[i] ?? null);
+    const outs = n.outputs.map((_, i) => {
+      const y = n.outputs[i];
+      n.setOutput(i, new Value(''));
+      return y;
+    });
+    const q = new Node('DynamicQuantizeLSTM', [n.inputs[0], w.q, r.q, ...optional, w.scale, w.zp, r.scale, r.zp], {
+      domain: 'com.microsoft',
+      name: this.names.node(`${n.name || outs[0].name}_quant`),
+      outputs: outs,
+      attributes: [...n.attributes.values()].filter((a) => a.name !== 'layout').map((a) => ({ ...a })),
+    });
+    c.graph.insertBefore(n, q);
+    c.graph.remove(n);
+    if (!model.opsetImports.has('com.microsoft')) model.opsetImports.set('com.microsoft', 1);
+    this.changes.add('LSTM → DynamicQuantizeLSTM');
+  }
 }
 
 /** The candidates in the main graph and its subgraphs, in graph order; notes what stays float. */
@@ -439,7 +558,8 @@ function findCandidates(model: Model, o: QuantizeDynamicOptions, changes: Change
     for (const n of g) {
       if (!isOnnx(n)) continue;
       if (n.name) seen.add(n.name);
-      if (n.opType === 'LSTM' || n.opType === 'GRU' || n.opType === 'RNN') {
+      const lstmOff = n.opType === 'LSTM' && !o.opTypes.includes('LSTM');
+      if (lstmOff || n.opType === 'GRU' || n.opType === 'RNN') {
         recurrent.set(n.opType, (recurrent.get(n.opType) ?? 0) + 1);
         continue;
       }
@@ -451,11 +571,16 @@ function findCandidates(model: Model, o: QuantizeDynamicOptions, changes: Change
       }
       const c = analyze(n, g, n.opType as DynamicOpType);
       if (typeof c === 'string') changes.note(c);
-      else out.push(c);
+      else if (c) out.push(c);
     }
   }
   for (const [op, k] of recurrent)
-    changes.note(`${k} ${op} node(s) left in float (dynamic ${op} quantization is not implemented)`);
+    changes.note(
+      `${k} ${op} node(s) left in float (` +
+        (op === 'LSTM'
+          ? "add 'LSTM' to opTypes for com.microsoft.DynamicQuantizeLSTM)"
+          : 'onnxruntime has no dynamic int8 kernel)'),
+    );
   for (const [key, list] of [
     ['includeNodes', o.includeNodes],
     ['excludeNodes', o.excludeNodes],
@@ -494,7 +619,9 @@ export function quantizeDynamicModel(model: Model, o: QuantizeDynamicOptions): P
   for (const c of candidates) {
     if (c.kind === 'MatMul') r.matmul(c);
     else if (c.kind === 'Gemm') r.gemm(c);
-    else r.conv(c);
+    else if (c.kind === 'Conv') r.conv(c);
+    else if (c.kind === 'Gather') r.gather(c);
+    else r.lstm(c, model);
   }
   for (const v of r.released) releaseIfUnused(v);
   return changes.report();
