@@ -440,6 +440,27 @@ describe('quantize-dynamic: Gather (on request)', () => {
   }
 });
 
+describe('quantize-dynamic: tied weights', () => {
+  it('a table read by a Gather and a MatMul (tied embedding) gets one copy per use when per channel', async () => {
+    const b = new GraphBuilder('g');
+    const ids = b.input('ids', DataType.INT64, [3]);
+    const x = b.input('x', DataType.FLOAT, [2, 10]);
+    const table = b.initializer('E', randT([10, 6]));
+    b.output(b.op('Gather', [table, ids]), 'emb');
+    b.output(b.op('MatMul', [x, table]), 'proj');
+    const model = b.model({ opset: 13 });
+    const feeds = {
+      ids: { type: 'int64' as const, dims: [3], data: BigInt64Array.of(1n, 7n, 7n) },
+      x: feed([2, 10]),
+    };
+    const { q, report } = await quantizeAndRun(model, feeds, { opTypes: ['Gather', 'MatMul'], perChannel: true });
+    assert.equal(report.counts['weights quantized'], 2);
+    const scales = [...q.graph.initializers.values()].filter((v) => v.name.includes('_scale'));
+    assert.deepEqual(scales.map((v) => v.const!.dims).sort(), [[], [6]]);
+    assert.ok(!q.graph.initializers.has('E'));
+  });
+});
+
 describe('quantize-dynamic: structure', () => {
   it('one DynamicQuantizeLinear per activation, one quantized copy per weight (and per Gemm variant)', async () => {
     const b = new GraphBuilder('g');

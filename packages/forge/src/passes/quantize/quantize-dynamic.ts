@@ -267,7 +267,9 @@ class Rewriter {
   ): { q: Value; scale: Value; zp: Value } {
     let perValue = this.#weights.get(c.weightValue);
     if (!perValue) this.#weights.set(c.weightValue, (perValue = new Map()));
-    const hit = perValue.get(variant);
+    // A table a Gather reads is quantized per tensor: never share it with a per-channel MatMul.
+    const key = c.kind === 'Gather' ? `gather:${variant}` : variant;
+    const hit = perValue.get(key);
     if (hit) return hit;
     const { data, dims } = make();
     const t = this.o.weightType;
@@ -307,7 +309,7 @@ class Rewriter {
       scale: home.addInitializer(sName, scaleT),
       zp: home.addInitializer(zName, zpT),
     };
-    perValue.set(variant, out);
+    perValue.set(key, out);
     this.released.add(c.weightValue);
     this.changes.add('weights quantized');
     return out;
@@ -596,6 +598,15 @@ function findCandidates(model: Model, o: QuantizeDynamicOptions, changes: Change
   return out;
 }
 
+/** Removes a float weight nothing uses any more, and its value_info entry. */
+function release(v: Value): void {
+  const g = v.graph;
+  releaseIfUnused(v);
+  const gone = !v.isInitializer() && !v.producer?.graph;
+  const k = g && gone && v.uses().length === 0 ? g.valueInfo.indexOf(v) : -1;
+  if (k >= 0) g!.valueInfo.splice(k, 1);
+}
+
 export function quantizeDynamicModel(model: Model, o: QuantizeDynamicOptions): PassReport {
   const changes = new Changes();
   refuseQuantized(model);
@@ -623,7 +634,7 @@ export function quantizeDynamicModel(model: Model, o: QuantizeDynamicOptions): P
     else if (c.kind === 'Gather') r.gather(c);
     else r.lstm(c, model);
   }
-  for (const v of r.released) releaseIfUnused(v);
+  for (const v of r.released) release(v);
   return changes.report();
 }
 
