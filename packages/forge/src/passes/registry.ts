@@ -12,6 +12,8 @@ import { simplifyShapes } from './optimize/simplify-shapes.js';
 import { upgradeOpsetPass } from './optimize/upgrade-opset.js';
 import { convertFp16 } from './fp16/convert-fp16.js';
 import type { Pass } from './pass.js';
+import { quantizeDynamic } from './quantize/quantize-dynamic.js';
+import { quantizeStaticPass } from './quantize/quantize-static.js';
 import type { RecipeStep } from './recipe.js';
 
 /** Every pass, by name: one explicit list (after onnxoptimizer's pass registry). */
@@ -29,6 +31,8 @@ const ALL = [
   foldLinearLayers,
   upgradeOpsetPass,
   convertFp16,
+  quantizeDynamic,
+  quantizeStaticPass,
 ] as unknown as Pass<never>[];
 
 export const PASSES: ReadonlyMap<string, Pass<never>> = new Map(ALL.map((p) => [p.name, p]));
