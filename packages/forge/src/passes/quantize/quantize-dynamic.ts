@@ -126,10 +126,10 @@ interface Candidate {
   recurrent?: { value: Value; tensor: Tensor };
 }
 
-function parseStringList(raw: unknown, key: string): string[] {
+function parseStringList(raw: unknown, key: string, what = 'node names'): string[] {
   if (raw === undefined) return [];
   if (!Array.isArray(raw) || raw.some((x) => typeof x !== 'string'))
-    throw new PassOptionError(`pass '${QUANTIZE_DYNAMIC}': ${key} must be a list of node names`);
+    throw new PassOptionError(`pass '${QUANTIZE_DYNAMIC}': ${key} must be a list of ${what}`);
   return [...(raw as string[])];
 }
 
@@ -153,7 +153,7 @@ export function parseQuantizeDynamicOptions(raw: Record<string, unknown>): Quant
     );
   let opTypes: DynamicOpType[] = [...DEFAULT_DYNAMIC_OP_TYPES];
   if (raw.opTypes !== undefined) {
-    const list = parseStringList(raw.opTypes, 'opTypes');
+    const list = parseStringList(raw.opTypes, 'opTypes', 'op types');
     const bad = list.filter((t) => !(DYNAMIC_OP_TYPES as readonly string[]).includes(t));
     if (bad.length || list.length === 0)
       throw new PassOptionError(
