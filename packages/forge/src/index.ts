@@ -162,3 +162,10 @@ export {
   type UpgradeResult,
   type Refusal,
 } from './passes/optimize/upgrade-opset.js';
+export {
+  quantizeDynamic,
+  parseQuantizeDynamicOptions,
+  DYNAMIC_OP_TYPES,
+  DEFAULT_DYNAMIC_OP_TYPES,
+  type QuantizeDynamicOptions,
+} from './passes/quantize/quantize-dynamic.js';
