@@ -99,6 +99,7 @@ function human(r: QuantizeResult): string {
     for (const n of q.notes.slice(0, 20)) lines.push(`  ${n}`);
     if (q.notes.length > 20) lines.push(`  … ${q.notes.length - 20} more (--json)`);
   }
+  if (r.unmeasured) lines.push('', `fidelity not measured: ${r.unmeasured}`);
   const c = r.comparison;
   if (c) {
     if (c.accuracy) {

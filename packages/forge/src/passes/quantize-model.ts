@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { loadModel, modelFileSize, saveModel, type Dim, type Model, type SaveResult } from '@edgeforge/onnx';
 import { openDataset } from '../data/index.js';
 import { runCompare } from '../evaluate/run.js';
@@ -56,6 +57,8 @@ export interface QuantizeResult extends RunReport {
   comparison?: CompareResult;
   /** What data the comparison used. */
   measuredOn?: string;
+  /** Why fidelity was not measured (synthetic inputs impossible without fixed dims). */
+  unmeasured?: string;
 }
 
 /** The shapes a data spec needs, from `--input-shape` (symbolic dims → 1). */
@@ -120,13 +123,19 @@ export async function quantizeModel(input: string, output: string, o: QuantizeOp
   const backend = o.backend ?? 'node';
   const steps = quantizeSteps(o.mode, o.passOptions, o.optimize ?? true);
   const ctx: PassContext = o.inputShapes ? { inputShapes: o.inputShapes } : {};
-  const needsInputs = !!o.calib || typeof o.data === 'string';
-  const inputs = needsInputs ? await inputSignature(input, backend) : [];
+  const inputs = o.data !== false || o.calib ? await inputSignature(input, backend) : [];
+  const shapes = concreteShapes(o.inputShapes);
+  const probe = (spec: string) => openDataset(spec, { inputs, batchSize: 1, limit: 1, ...(shapes ? { shapes } : {}) });
+  let unmeasured: string | undefined;
   if (typeof o.data === 'string') {
     // A bad measurement spec must fail before anything is written.
-    const shapes = concreteShapes(o.inputShapes);
-    await openDataset(o.data, { inputs, batchSize: 1, limit: 1, ...(shapes ? { shapes } : {}) }).catch((e: Error) => {
+    await probe(o.data).catch((e: Error) => {
       throw new Error(`--data: ${e.message.replaceAll('--shape ', '--input-shape ')}`);
+    });
+  } else if (o.data === undefined && !o.calib) {
+    // Synthetic inputs need every dim known; without them the result is saved unmeasured, and says why.
+    await probe('synthetic').catch((e: Error) => {
+      unmeasured = `${e.message.replaceAll('--shape ', '--input-shape ')} (or pass --data)`;
     });
   }
   if (o.calib) {
@@ -152,16 +161,29 @@ export async function quantizeModel(input: string, output: string, o: QuantizeOp
     bytesBefore: mb + external,
     bytesAfter: saved.bytes + saved.externalBytes,
   };
-  if (o.data !== false) {
+  if (unmeasured) result.unmeasured = unmeasured;
+  else if (o.data !== false) {
     const data = o.data ?? o.calib;
-    const shapes = concreteShapes(o.inputShapes);
     result.comparison = await runCompare(input, output, {
       backend,
       ...(data ? { data, limit: o.limit ?? 200 } : { fidelitySamples: o.limit ?? 32 }),
       ...(shapes ? { shapes } : {}),
       latency: o.latency ?? false,
+    }).catch((e: Error) => {
+      // The data layer speaks of --shape; quantize's flag is --input-shape.
+      const why = e.message.replaceAll('--shape ', '--input-shape ');
+      if (data === undefined) {
+        // Random inputs can be meaningless to a model (Silero's sample rate): say so, keep the result.
+        result.unmeasured = `on synthetic inputs: ${why} (pass --data)`;
+        return undefined;
+      }
+      // The user's own data must run on the result: a model that fails there is not delivered.
+      rmSync(output, { force: true });
+      if (saved.externalFile) rmSync(saved.externalFile, { force: true });
+      throw new Error(`measuring the result on ${data}: ${why}; nothing written`);
     });
-    result.measuredOn = data ?? 'synthetic';
+    if (result.comparison) result.measuredOn = data ?? 'synthetic';
+    else delete result.comparison;
   }
   return result;
 }
