@@ -16,9 +16,11 @@ import * as ort from 'onnxruntime-node';
 import {
   DataType,
   GraphBuilder,
+  MemoryTensor,
   Node,
   checkModel,
   floatTensor,
+  int64Tensor,
   loadModel,
   loadModelFromBytes,
   serializeModel,
@@ -368,7 +370,45 @@ describe('quantize-weight-only', () => {
     }
   }
 
-  it('includeNodes restricts, accuracyLevel is written, Gemm bias reused when it already is beta·C', () => {
+  it('leaves float, with reasons: float16, batched and rank-raising weights, Gemm alpha/transA, Gather axis 1', () => {
+    const b = new GraphBuilder('skips');
+    const x = b.input('x', DataType.FLOAT, [3, 32]);
+    const h = b.input('h', DataType.FLOAT16, [3, 32]);
+    const half = new MemoryTensor(DataType.FLOAT16, [32, 16], new Uint16Array(512).fill(0x3c00));
+    const outs = [
+      b.op('MatMul', [h, b.initializer('w16', half)], {}, { name: 'mm_half' }),
+      b.op('MatMul', [x, b.initializer('wb', randT([2, 32, 16]))], {}, { name: 'mm_batched' }),
+      b.op('MatMul', [x, b.initializer('w1', randT([1, 32, 16]))], {}, { name: 'mm_rank' }),
+      b.op('Gemm', [x, b.initializer('wa', randT([32, 16]))], { alpha: { float: 2 } }, { name: 'gemm_alpha' }),
+      b.op('Gemm', [b.op('Transpose', [x]), b.initializer('wt', randT([32, 16]))], { transA: 1 }, { name: 'gemm_ta' }),
+      b.op(
+        'Gather',
+        [b.initializer('tab', randT([32, 40])), b.initializer('i', int64Tensor([2], [0, 5]))],
+        { axis: 1 },
+        { name: 'gather_1' },
+      ),
+    ];
+    outs.forEach((v, k) => b.output(v, `y${k}`));
+    const m = b.model({ opset: 17 });
+    const r = quantize(m, { opTypes: ['MatMul', 'Gemm', 'Gather'] });
+    assert.equal(r.changed, false);
+    assert.deepEqual(r.counts, {
+      'MatMul skipped: weight not float32': 1,
+      'MatMul skipped: batched weight': 1,
+      'MatMul skipped: weight rank above input rank': 1,
+      'Gemm skipped: Gemm alpha ≠ 1': 1,
+      'Gemm skipped: Gemm transA': 1,
+      'Gather skipped: Gather axis ≠ 0': 1,
+    });
+    const notes = r.notes!.join('\n');
+    assert.match(notes, /MatMul 'mm_half': weight 'w16' is float16 \(only float32 weights\); left float/);
+    assert.match(notes, /MatMul 'mm_rank': weight \[1, 32, 16\] has more dims than input 'x' \(rank 2\)/);
+    assert.match(notes, /Gather 'gather_1': gathers along axis 1/);
+    assert.equal(m.graph.nodes().filter((n) => n.domain === 'com.microsoft').length, 0);
+    assertValid(m);
+  });
+
+  it('includeNodes restricts, accuracyLevel is written', () => {
     const m = zoo();
     const r = quantize(m, { includeNodes: ['gemm_plain', 'mm1'], opTypes: ['MatMul', 'Gemm'], accuracyLevel: 4 });
     assert.deepEqual(r.counts, { 'MatMul → MatMulNBits': 1, 'Gemm → MatMulNBits': 1 });
