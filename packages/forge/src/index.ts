@@ -169,3 +169,22 @@ export {
   DEFAULT_DYNAMIC_OP_TYPES,
   type QuantizeDynamicOptions,
 } from './passes/quantize/quantize-dynamic.js';
+export {
+  quantizeWeightOnlyPass,
+  quantizeWeightOnly,
+  parseWeightOnlyOptions,
+  QUANTIZE_WEIGHT_ONLY,
+  type WeightOnlyOptions,
+  type WeightOnlyFormat,
+  type WeightOnlyOp,
+} from './passes/quantize/quantize-weight-only.js';
+export {
+  quantizeBlocks,
+  quantizeMatMulNBits,
+  packMatMulNBits,
+  quantizeTable,
+  dequantizeBlocks,
+  type BlockQuantized,
+  type BlockwiseOptions,
+  type MatMulNBitsTensors,
+} from './passes/quantize/blockwise.js';

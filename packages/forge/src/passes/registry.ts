@@ -14,6 +14,7 @@ import { convertFp16 } from './fp16/convert-fp16.js';
 import type { Pass } from './pass.js';
 import { quantizeDynamic } from './quantize/quantize-dynamic.js';
 import { quantizeStaticPass } from './quantize/quantize-static.js';
+import { quantizeWeightOnlyPass } from './quantize/quantize-weight-only.js';
 import type { RecipeStep } from './recipe.js';
 
 /** Every pass, by name: one explicit list (after onnxoptimizer's pass registry). */
@@ -33,6 +34,7 @@ const ALL = [
   convertFp16,
   quantizeDynamic,
   quantizeStaticPass,
+  quantizeWeightOnlyPass,
 ] as unknown as Pass<never>[];
 
 export const PASSES: ReadonlyMap<string, Pass<never>> = new Map(ALL.map((p) => [p.name, p]));
