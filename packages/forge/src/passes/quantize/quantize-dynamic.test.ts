@@ -1,13 +1,15 @@
 /**
  * quantize-dynamic on small built graphs: MatMul, Gemm (transA/transB, bias, alpha/beta), Conv 2-D,
- * 1-D and depthwise, with and without bias, per tensor and per channel, int8 and uint8 weights,
- * reduced range; weights in Constant nodes inside If branches; a shared activation and a shared
- * weight; an opset-9 model raised to 11. Every result passes the checker, runs on onnxruntime-node
+ * 1-D and depthwise, with and without bias, per channel (the default) and per tensor, int8 and
+ * uint8 weights, reduced range; LSTM and embedding Gather (in the default op types); weights in
+ * Constant nodes inside If branches; a shared activation and a shared weight; an opset-9 model
+ * raised to 11. Every result passes the checker, runs on onnxruntime-node
  * (full optimizations) and -web (wasm), and stays within the worst-case error of its
  * quantization steps, computed from the scales: |Δy| ≤ Σ |x|·Δw + |w|·Δx + Δx·Δw, with Δx one
  * activation step (DynamicQuantizeLinear's zero point is rounded) and Δw half a weight step (one
  * for asymmetric uint8). onnxruntime's optimized model shows the MatMul chain fused into
- * com.microsoft.DynamicQuantizeMatMul. Refusals: an already quantized model, options.
+ * com.microsoft.DynamicQuantizeMatMul. Refusals: an already quantized model, options and their
+ * defaults.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,7 +36,7 @@ import { getBackend, type Feeds, type HostTensor } from '../../runtime/index.js'
 import { PassOptionError } from '../pass.js';
 import { runNode } from '../testing/exact-harness.js';
 import { assertValid, feed, randT, runModel } from '../testing/fuse-harness.js';
-import { quantizeDynamic, type QuantizeDynamicOptions } from './quantize-dynamic.js';
+import { DEFAULT_DYNAMIC_OP_TYPES, quantizeDynamic, type QuantizeDynamicOptions } from './quantize-dynamic.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'quantize-dynamic-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -152,11 +154,11 @@ const data = (v: Value | Tensor) => toFloat32(v instanceof Value ? v.const! : v)
 
 describe('quantize-dynamic: MatMul', () => {
   for (const raw of [
+    { perChannel: false },
     {},
-    { perChannel: true },
+    { weightType: 'uint8', perChannel: false },
     { weightType: 'uint8' },
-    { weightType: 'uint8', perChannel: true },
-    { reduceRange: true },
+    { reduceRange: true, perChannel: false },
   ] as Record<string, unknown>[]) {
     it(`MatMul ${JSON.stringify(raw)}: layout, names, within the quantization bound`, async () => {
       const b = new GraphBuilder('g');
@@ -176,7 +178,7 @@ describe('quantize-dynamic: MatMul', () => {
       const g = q.graph;
       assert.deepEqual([...g.initializers.keys()], ['W_quantized', 'W_scale', 'W_zero_point']);
       const t = (raw.weightType ?? 'int8') as 'int8' | 'uint8';
-      const perChannel = raw.perChannel === true;
+      const perChannel = raw.perChannel !== false;
       const wq = g.initializers.get('W_quantized')!.const!;
       assert.equal(wq.dtype, t === 'int8' ? DataType.INT8 : DataType.UINT8);
       assert.deepEqual(g.initializers.get('W_scale')!.const!.dims, perChannel ? [8] : []);
@@ -219,37 +221,38 @@ describe('quantize-dynamic: MatMul', () => {
     });
   }
 
-  it("onnxruntime's optimized model fuses the chain into DynamicQuantizeMatMul (bias Add included)", async () => {
-    const b = new GraphBuilder('g');
-    const x = b.input('x', DataType.FLOAT, ['N', 16]);
-    const h = b.op('Add', [
-      b.op('MatMul', [x, b.initializer('W1', randT([16, 32]))]),
-      b.initializer('b1', randT([32])),
-    ]);
-    const y = b.op('MatMul', [b.op('Relu', [h]), b.initializer('W2', randT([32, 4]))]);
-    b.output(y, 'y', DataType.FLOAT, ['N', 4]);
-    const model = b.model({ opset: 13 });
-    const feeds = { x: feed([3, 16]) };
-    const { q, float, node } = await quantizeAndRun(model, feeds);
-    const path = join(tmp, 'mlp.optimized.onnx');
-    const s = await getBackend('node').createSession(serializeModel(q), {
-      graphOptimization: 'extended',
-      optimizedModelPath: path,
+  for (const raw of [{ perChannel: false }, {}] as Record<string, unknown>[])
+    it(`onnxruntime's optimized model fuses the chain into DynamicQuantizeMatMul (bias Add included) ${JSON.stringify(raw)}`, async () => {
+      const b = new GraphBuilder('g');
+      const x = b.input('x', DataType.FLOAT, ['N', 16]);
+      const h = b.op('Add', [
+        b.op('MatMul', [x, b.initializer('W1', randT([16, 32]))]),
+        b.initializer('b1', randT([32])),
+      ]);
+      const y = b.op('MatMul', [b.op('Relu', [h]), b.initializer('W2', randT([32, 4]))]);
+      b.output(y, 'y', DataType.FLOAT, ['N', 4]);
+      const model = b.model({ opset: 13 });
+      const feeds = { x: feed([3, 16]) };
+      const { q, float, node } = await quantizeAndRun(model, feeds, raw);
+      const path = join(tmp, `mlp${raw.perChannel === false ? '.per-tensor' : ''}.optimized.onnx`);
+      const s = await getBackend('node').createSession(serializeModel(q), {
+        graphOptimization: 'extended',
+        optimizedModelPath: path,
+      });
+      await s.release();
+      const optimized = loadModel(path);
+      const ops = opsOf(optimized);
+      console.log(`${JSON.stringify(raw)} quantized: ${opsOf(q).join(', ')}\nORT extended: ${ops.join(', ')}`);
+      assert.deepEqual(
+        ops.filter((o) => o !== 'Relu'),
+        ['DynamicQuantizeMatMul', 'DynamicQuantizeMatMul'],
+      );
+      assert.ok(optimized.graph.nodes().every((n) => n.opType === 'Relu' || n.domain === 'com.microsoft'));
+      const fd = float.y.data as Float32Array;
+      const nd = node.y.data as Float32Array;
+      const rel = Math.max(...fd.map((v, i) => Math.abs(v - nd[i]))) / Math.max(...fd.map(Math.abs));
+      assert.ok(rel < 0.05, `two quantized layers: max |Δ|/max|y| ${rel}`);
     });
-    await s.release();
-    const optimized = loadModel(path);
-    const ops = opsOf(optimized);
-    console.log(`quantized: ${opsOf(q).join(', ')}\nORT extended: ${ops.join(', ')}`);
-    assert.deepEqual(
-      ops.filter((o) => o !== 'Relu'),
-      ['DynamicQuantizeMatMul', 'DynamicQuantizeMatMul'],
-    );
-    assert.ok(optimized.graph.nodes().every((n) => n.opType === 'Relu' || n.domain === 'com.microsoft'));
-    const fd = float.y.data as Float32Array;
-    const nd = node.y.data as Float32Array;
-    const rel = Math.max(...fd.map((v, i) => Math.abs(v - nd[i]))) / Math.max(...fd.map(Math.abs));
-    assert.ok(rel < 0.05, `two quantized layers: max |Δ|/max|y| ${rel}`);
-  });
 });
 
 describe('quantize-dynamic: Gemm', () => {
@@ -273,10 +276,7 @@ describe('quantize-dynamic: Gemm', () => {
       b.output(b.op('Gemm', inputs, attrs, { name: 'gemm' }), 'y', DataType.FLOAT, [m, n]);
       const model = b.model({ opset: 13 });
       const feeds = { a: feed(transA ? [k, m] : [m, k]) };
-      const raw = {
-        ...(c.perChannel ? { perChannel: true } : {}),
-        ...(c.weightType ? { weightType: c.weightType } : {}),
-      };
+      const raw = { perChannel: c.perChannel === true, ...(c.weightType ? { weightType: c.weightType } : {}) };
       const { q, report, float, node, wasm } = await quantizeAndRun(model, feeds, raw);
       assert.equal(report.counts['Gemm → MatMulInteger'], 1);
       assert.equal(countOp(q, 'Gemm'), 0);
@@ -317,7 +317,12 @@ describe('quantize-dynamic: Conv', () => {
     { name: 'depthwise with bias', x: [1, 4, 7, 7], w: [4, 1, 3, 3], bias: true, attrs: { group: 4 } },
   ];
   for (const c of cases)
-    for (const raw of [{}, { perChannel: true }, { weightType: 'uint8' }, { weightType: 'uint8', perChannel: true }]) {
+    for (const raw of [
+      { perChannel: false },
+      {},
+      { weightType: 'uint8', perChannel: false },
+      { weightType: 'uint8' },
+    ]) {
       it(`Conv ${c.name} ${JSON.stringify(raw)}`, async () => {
         const b = new GraphBuilder('g');
         const x = b.input('x', DataType.FLOAT, c.x);
@@ -338,7 +343,7 @@ describe('quantize-dynamic: Conv', () => {
         ]);
         const conv = q.graph.nodes().find((n) => n.opType === 'ConvInteger')!;
         for (const [k, v] of Object.entries(c.attrs)) assert.deepEqual(conv.getInts(k) ?? conv.getInt(k), v);
-        const perChannel = (raw as { perChannel?: boolean }).perChannel === true;
+        const perChannel = (raw as { perChannel?: boolean }).perChannel !== false;
         const t = ((raw as { weightType?: string }).weightType ?? 'int8') as 'int8' | 'uint8';
         const scale = q.graph.initializers.get('W_scale')!.const!;
         const zp = q.graph.initializers.get('W_zero_point')!.const!;
@@ -362,8 +367,8 @@ describe('quantize-dynamic: Conv', () => {
     }
 });
 
-describe('quantize-dynamic: LSTM (on request)', () => {
-  for (const raw of [{ opTypes: ['LSTM'] }, { opTypes: ['LSTM'], perChannel: true }]) {
+describe('quantize-dynamic: LSTM', () => {
+  for (const raw of [{ opTypes: ['LSTM'], perChannel: false }, {}] as Record<string, unknown>[]) {
     it(`bidirectional LSTM with bias and initial state → DynamicQuantizeLSTM ${JSON.stringify(raw)}`, async () => {
       const [t, batch, k, h] = [6, 2, 5, 4];
       const b = new GraphBuilder('g');
@@ -389,7 +394,7 @@ describe('quantize-dynamic: LSTM (on request)', () => {
       assert.deepEqual(report.counts, { 'weights quantized': 2, 'LSTM → DynamicQuantizeLSTM': 1 });
       assert.deepEqual(opsOf(q), ['DynamicQuantizeLSTM']);
       assert.equal(q.opsetImports.get('com.microsoft'), 1);
-      const perChannel = raw.perChannel === true;
+      const perChannel = raw.perChannel !== false;
       const init = (n: string) => q.graph.initializers.get(n)!.const!;
       assert.deepEqual(init('W_quantized').dims, [2, k, 4 * h], 'stored [D, K, 4H]');
       assert.deepEqual(init('R_quantized').dims, [2, h, 4 * h]);
@@ -410,8 +415,8 @@ describe('quantize-dynamic: LSTM (on request)', () => {
   }
 });
 
-describe('quantize-dynamic: Gather (on request)', () => {
-  for (const raw of [{ opTypes: ['Gather'] }, { opTypes: ['Gather'], weightType: 'uint8' }]) {
+describe('quantize-dynamic: Gather', () => {
+  for (const raw of [{}, { opTypes: ['Gather'], weightType: 'uint8' }] as Record<string, unknown>[]) {
     it(`embedding Gather → Gather(8-bit table) + DequantizeLinear ${JSON.stringify(raw)}`, async () => {
       const b = new GraphBuilder('g');
       const ids = b.input('ids', DataType.INT64, [2, 3]);
@@ -471,7 +476,8 @@ describe('quantize-dynamic: structure', () => {
     b.output(b.op('Gemm', [x, w], { transB: 1 }, { name: 'g3' }), 'y3');
     const model = b.model({ opset: 13 });
     const feeds = { x: feed([3, 8]) };
-    const { q, report, float, node } = await quantizeAndRun(model, feeds);
+    // Per tensor: the bounds below use one weight step.
+    const { q, report, float, node } = await quantizeAndRun(model, feeds, { perChannel: false });
     assert.equal(countOp(q, 'DynamicQuantizeLinear'), 1);
     assert.equal(report.counts['weights quantized'], 2);
     assert.deepEqual([...q.graph.initializers.keys()].filter((k) => k.endsWith('_quantized')).sort(), [
@@ -510,7 +516,7 @@ describe('quantize-dynamic: structure', () => {
     const model = b.model({ opset: 16 });
     for (const c of [true, false]) {
       const feeds = { x: feed([2, 6]), cond: { type: 'bool' as const, dims: [], data: Uint8Array.of(c ? 1 : 0) } };
-      const { q, report } = await quantizeAndRun(model, feeds);
+      const { q, report } = await quantizeAndRun(model, feeds, { perChannel: false });
       assert.equal(report.counts['MatMul → MatMulInteger'], 1);
       assert.equal(report.counts['Conv → ConvInteger'], 1);
       const [t, e] = q.graph
@@ -555,7 +561,7 @@ describe('quantize-dynamic: structure', () => {
     b.output(b.op('Slice', [clipped], { starts: [1], ends: [7], axes: [2] }), 'out');
     const model = b.model({ opset: 9 });
     const feeds = { x: feed([1, 3, 8, 8]) };
-    const { q, report, float, node, wasm } = await quantizeAndRun(model, feeds);
+    const { q, report, float, node, wasm } = await quantizeAndRun(model, feeds, { perChannel: false });
     assert.equal(q.opset, 11);
     assert.ok(q.irVersion >= 6);
     const upgraded = Object.entries(report.counts).filter(([k]) => k.startsWith('opset upgrade'));
@@ -577,7 +583,7 @@ describe('quantize-dynamic: structure', () => {
 });
 
 describe('quantize-dynamic: what stays float, refusals, options', () => {
-  it('notes non-constant B, float16 weights, excluded and not-included nodes, LSTM; changes nothing else', async () => {
+  it('notes non-constant B, float16 weights, excluded and not-included nodes, LSTM left out; changes nothing else', async () => {
     const b = new GraphBuilder('g');
     const x = b.input('x', DataType.FLOAT, [2, 4]);
     const bIn = b.input('bdyn', DataType.FLOAT, [4, 4]);
@@ -595,7 +601,12 @@ describe('quantize-dynamic: what stays float, refusals, options', () => {
     b.output(lstm.outputs[0], 'o5');
     const model = b.model({ opset: 13 });
     const q = loadModelFromBytes(serializeModel(model));
-    const report = await quantizeDynamic.run(q, options({ excludeNodes: ['skip_me', 'nope'] }), {});
+    // LSTM left out of opTypes (it is in the default): the node stays float with a note.
+    const report = await quantizeDynamic.run(
+      q,
+      options({ excludeNodes: ['skip_me', 'nope'], opTypes: ['MatMul', 'Gemm', 'Conv', 'Gather'] }),
+      {},
+    );
     assertValid(q);
     assert.deepEqual(report.counts['MatMul → MatMulInteger'], 1);
     const notes = report.notes!.join('\n');
@@ -612,6 +623,14 @@ describe('quantize-dynamic: what stays float, refusals, options', () => {
     const r2 = await quantizeDynamic.run(only, options({ includeNodes: ['skip_me'] }), {});
     assert.equal(r2.counts['MatMul → MatMulInteger'], 1);
     assert.ok(only.graph.nodes().some((n) => n.name === 'keep' && n.opType === 'MatMul'));
+
+    // With the default op types the LSTM is quantized: no note about it.
+    const all = loadModelFromBytes(serializeModel(model));
+    const r3 = await quantizeDynamic.run(all, options(), {});
+    assertValid(all);
+    assert.equal(r3.counts['LSTM → DynamicQuantizeLSTM'], 1);
+    assert.equal(r3.counts['MatMul → MatMulInteger'], 2);
+    assert.doesNotMatch(r3.notes!.join('\n'), /LSTM/);
   });
 
   it('refuses an already quantized model (QDQ, or its own output)', async () => {
@@ -633,14 +652,17 @@ describe('quantize-dynamic: what stays float, refusals, options', () => {
   });
 
   it('validates options', () => {
+    // Defaults: per channel, every op type (ORT's quantize_dynamic covers LSTM and Gather too).
     assert.deepEqual(options(), {
       weightType: 'int8',
-      perChannel: false,
+      perChannel: true,
       reduceRange: false,
-      opTypes: ['MatMul', 'Gemm', 'Conv'],
+      opTypes: ['MatMul', 'Gemm', 'Conv', 'LSTM', 'Gather'],
       excludeNodes: [],
       includeNodes: [],
     });
+    assert.deepEqual(options().opTypes, [...DEFAULT_DYNAMIC_OP_TYPES]);
+    assert.equal(options({ perChannel: false }).perChannel, false);
     assert.deepEqual(options({ opTypes: ['Conv'] }).opTypes, ['Conv']);
     for (const bad of [
       { weightType: 'int4' },

@@ -14,9 +14,9 @@
  *   transB), then Add(beta·C) ─► Y
  * Conv(X, W, b):
  *   DynamicQuantizeLinear ─► ConvInteger(same attributes) ─► Cast ─► Mul(scales) ─► Add(b as [1, M, 1, …]) ─► Y
- * LSTM(X, W, R, …)            (opTypes: 'LSTM')
+ * LSTM(X, W, R, …)
  *   com.microsoft.DynamicQuantizeLSTM(X, W_quantized [D, K, 4H], R_quantized [D, H, 4H], …, scales, zero points)
- * Gather(table, indices)      (opTypes: 'Gather'; embeddings)
+ * Gather(table, indices)      (a constant float table: embeddings)
  *   Gather(table_quantized, indices) ─► DequantizeLinear(·, table_scale, table_zero_point) ─► Y
  * ```
  *
@@ -24,19 +24,24 @@
  * `com.microsoft.DynamicQuantizeMatMul` when the session loads; Conv stays as written (slower than
  * float on CPU: ConvInteger has no fast path, contract §4).
  *
+ * Defaults: every op type above (as ORT's `quantize_dynamic`) and one scale per output channel
+ * (unlike ORT, whose default is one per tensor). BatchNorm-folded CNN weights (PP-OCR, Silero) need
+ * per-channel scales: one scale per tensor erases their small channels (PP-OCR rec reads no line,
+ * Silero v5 drifts at 8 kHz), while per channel matches float. `perChannel: false` gives ORT's
+ * per-tensor layout; `opTypes` narrows what is rewritten.
+ *
  * Weights: int8 symmetric (zero point 0, [−127, 127], scale absmax/127) by default; `uint8` is
- * asymmetric; `reduceRange` uses 7 bits (for CPUs without VNNI, contract §3). `perChannel` gives one
+ * asymmetric; `reduceRange` uses 7 bits (for CPUs without VNNI, contract §3). Per channel means one
  * scale per output column (MatMul/Gemm: `W_scale`, `W_zero_point` of shape [N], which MatMulInteger
  * accepts at any opset) or per output channel (Conv). onnxruntime's ConvInteger takes only a scalar
  * weight zero point ("Non per-tensor quantization is not supported now", checked on node and wasm),
  * so per-channel Conv weights are symmetric — zero point 0 for int8, 128 for uint8 — and the
- * per-channel scales, stored as [M, 1, …], multiply the output. BatchNorm-folded CNN weights
- * (PP-OCR, Silero) need `perChannel`: one scale per tensor erases their small channels. LSTM
- * weights are always int8 symmetric (ORT's `LSTMQuant`), per direction or, with `perChannel`, per
- * gate row; a Gather table has one scale. Quantized weights are new initializers `W_quantized`,
- * `W_scale`, `W_zero_point` in the graph that held W (contract §8); a weight shared by several
- * nodes is quantized once. One DynamicQuantizeLinear serves every consumer of an activation in a
- * graph.
+ * per-channel scales, stored as [M, 1, …], multiply the output. LSTM weights are always int8
+ * symmetric (ORT's `LSTMQuant`), per gate row or, with `perChannel: false`, per direction; a
+ * Gather table has one scale (it is dequantized after the Gather). Quantized weights are new
+ * initializers `W_quantized`, `W_scale`, `W_zero_point` in the graph that held W (contract §8); a
+ * weight shared by several nodes is quantized once. One DynamicQuantizeLinear serves every
+ * consumer of an activation in a graph.
  *
  * Handled: weights in initializers, `Constant` nodes (PaddleOCR) and behind `Identity`; nodes in
  * If/Loop/Scan bodies (Silero v5). Models below opset 11 are raised to 11 first with `upgrade-opset`
@@ -45,9 +50,9 @@
  *
  * Left in float, with a note: MatMul/Gemm whose B is not constant (ORT's `MatMulConstBOnly`),
  * weights that are not float32, MatMul B of rank 1, Conv weights of rank < 3, LSTMs with computed
- * weights or `layout = 1`, nodes excluded by the options, LSTM unless asked for, GRU and RNN (no
- * onnxruntime kernel). Refused: a model that is already quantized (it has QuantizeLinear,
- * DequantizeLinear, MatMulInteger, ConvInteger, QLinear*, MatMulNBits, …).
+ * weights or `layout = 1`, nodes excluded by the options, LSTMs when `opTypes` leaves LSTM out,
+ * GRU and RNN (no onnxruntime kernel). Refused: a model that is already quantized (it has
+ * QuantizeLinear, DequantizeLinear, MatMulInteger, ConvInteger, QLinear*, MatMulNBits, …).
  */
 import {
   DataType,
@@ -72,16 +77,17 @@ export const QUANTIZE_DYNAMIC = 'quantize-dynamic';
 /** Op types this mode can rewrite. */
 export const DYNAMIC_OP_TYPES = ['MatMul', 'Gemm', 'Conv', 'LSTM', 'Gather'] as const;
 export type DynamicOpType = (typeof DYNAMIC_OP_TYPES)[number];
-/** Rewritten unless `opTypes` says otherwise (LSTM and Gather on request). */
-export const DEFAULT_DYNAMIC_OP_TYPES: readonly DynamicOpType[] = ['MatMul', 'Gemm', 'Conv'];
+/** Rewritten unless `opTypes` says otherwise: all of them, as ORT's `quantize_dynamic`. */
+export const DEFAULT_DYNAMIC_OP_TYPES: readonly DynamicOpType[] = ['MatMul', 'Gemm', 'Conv', 'LSTM', 'Gather'];
 
 export interface QuantizeDynamicOptions {
   /** Weight type: 'int8' (symmetric, default) or 'uint8' (asymmetric). */
   weightType: 'int8' | 'uint8';
-  /** One scale per output column / channel instead of one per tensor. */
+  /** One scale per output column / channel (default) instead of one per tensor (`false`, ORT's default). */
   perChannel: boolean;
   /** 7-bit weights (VPMADDUBSW saturation on x86 without VNNI). */
   reduceRange: boolean;
+  /** Op types to rewrite (default DEFAULT_DYNAMIC_OP_TYPES: all). */
   opTypes: DynamicOpType[];
   /** Node names to leave in float. */
   excludeNodes: string[];
@@ -133,8 +139,8 @@ function parseStringList(raw: unknown, key: string, what = 'node names'): string
   return [...(raw as string[])];
 }
 
-function parseBool(raw: unknown, key: string): boolean {
-  if (raw === undefined) return false;
+function parseBool(raw: unknown, key: string, fallback: boolean): boolean {
+  if (raw === undefined) return fallback;
   if (typeof raw !== 'boolean') throw new PassOptionError(`pass '${QUANTIZE_DYNAMIC}': ${key} must be true or false`);
   return raw;
 }
@@ -164,8 +170,8 @@ export function parseQuantizeDynamicOptions(raw: Record<string, unknown>): Quant
   }
   return {
     weightType,
-    perChannel: parseBool(raw.perChannel, 'perChannel'),
-    reduceRange: parseBool(raw.reduceRange, 'reduceRange'),
+    perChannel: parseBool(raw.perChannel, 'perChannel', true),
+    reduceRange: parseBool(raw.reduceRange, 'reduceRange', false),
     opTypes,
     excludeNodes: parseStringList(raw.excludeNodes, 'excludeNodes'),
     includeNodes: parseStringList(raw.includeNodes, 'includeNodes'),
@@ -638,12 +644,12 @@ export function quantizeDynamicModel(model: Model, o: QuantizeDynamicOptions): P
   return changes.report();
 }
 
-/** Dynamic (IntegerOps) quantization of MatMul, Gemm and Conv weights, after ORT's `quantize_dynamic`. */
+/** Dynamic (IntegerOps) quantization of MatMul, Gemm, Conv, LSTM and embedding weights, after ORT's `quantize_dynamic`. */
 export const quantizeDynamic: Pass<QuantizeDynamicOptions> = {
   name: QUANTIZE_DYNAMIC,
   family: 'quantize',
   description:
-    'Quantize MatMul/Gemm/Conv weights to int8 and their inputs at run time (DynamicQuantizeLinear + MatMulInteger/ConvInteger)',
+    'Quantize MatMul/Gemm/Conv/LSTM weights and embedding tables to int8 per channel, their inputs at run time (DynamicQuantizeLinear + integer ops)',
   // A second run refuses: the model is then quantized.
   idempotent: false,
   // Fidelity is measured by `edgeforge quantize` and the tests, not bounded per pass.
