@@ -99,16 +99,38 @@ export function addToHistogram(h: Histogram, data: ArrayLike<number>, absolute =
   const lo = edges[0];
   const hi = edges[n];
   const perUnit = n / (hi - lo);
+  const last = n - 1;
   for (let k = 0; k < data.length; k++) {
-    const v = absolute ? Math.abs(data[k]) : data[k];
+    const x = data[k];
+    const v = absolute && x < 0 ? -x : x;
     if (!(v >= lo && v <= hi)) continue;
-    let i = Math.floor((v - lo) * perUnit);
-    if (i >= n) i = n - 1;
+    // Non-negative and below 2^31: truncation is floor.
+    let i = ((v - lo) * perUnit) | 0;
+    if (i > last) i = last;
     // The computed index can be one off at a bin edge; the edges themselves decide (as numpy does).
     if (i > 0 && v < edges[i]) i--;
-    else if (i < n - 1 && v >= edges[i + 1]) i++;
+    else if (i < last && v >= edges[i + 1]) i++;
     counts[i]++;
   }
+}
+
+/** [min, max] of the values, NaN ignored (numpy's nanmin/nanmax); [Infinity, -Infinity] when none. */
+export function valueRange(data: ArrayLike<number>): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  // Math.min/max keep the hot loop branch-free; a NaN poisons them, then the slow loop skips it.
+  for (let i = 0; i < data.length; i++) {
+    lo = Math.min(lo, data[i]);
+    hi = Math.max(hi, data[i]);
+  }
+  if (!Number.isNaN(lo) && !Number.isNaN(hi)) return [lo, hi];
+  [lo, hi] = [Infinity, -Infinity];
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
 }
 
 /** First index i with cdf[i] ≥ v (numpy.searchsorted, side 'left'). */
@@ -340,11 +362,12 @@ export async function calibrate(
       }
       let r = running.get(name);
       if (!r) running.set(name, (r = { min: Infinity, max: -Infinity, minAbs: Infinity }));
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        if (v < r.min) r.min = v;
-        if (v > r.max) r.max = v;
-        if (absolute && Math.abs(v) < r.minAbs) r.minAbs = Math.abs(v);
+      const [lo, hi] = valueRange(values);
+      [r.min, r.max] = [Math.min(r.min, lo), Math.max(r.max, hi)];
+      if (absolute) {
+        let m = r.minAbs;
+        for (let i = 0; i < values.length; i++) if (Math.abs(values[i]) < m) m = Math.abs(values[i]);
+        r.minAbs = m;
       }
     });
     if (seen.batches === 0) throw new Error('calibration data is empty: no batch to run');

@@ -9,10 +9,12 @@
  * `inputSnrDb` gives the SNR of the node's quantized inputs, so `inputSnrDb − snrDb` is what the
  * layer itself adds. Only running sums are kept, batch by batch.
  */
-import { loadModelFromBytes, type Model, type Node } from '@edgeforge/onnx';
+import { loadModelFromBytes, serializeModel, type Model, type Node } from '@edgeforge/onnx';
+import { upgradeOpset } from '../optimize/upgrade-opset.js';
 import { getBackend } from '../../runtime/index.js';
 import type { BackendName, Feeds, HostTensor } from '../../runtime/types.js';
 import { withExtraOutputs } from './calibrate.js';
+import { DEFAULT_OP_TYPES } from './qdq-plan.js';
 
 export interface LayerError {
   /** Node name, as `excludeNodes` takes it (quantize-static names unnamed nodes by their float output). */
@@ -94,6 +96,48 @@ function floatValues(t: HostTensor | undefined, name: string): Float32Array {
 }
 
 /**
+ * The float model at the quantized model's opset: quantize-static raises old opsets (rewriting
+ * some nodes), and the comparison needs the same tensors on both sides. A copy when it changes.
+ */
+function atOpsetOf(float: Model | Uint8Array, q: Model): Model {
+  if ((float instanceof Uint8Array ? loadModelFromBytes(float) : float).opset >= q.opset)
+    return float instanceof Uint8Array ? loadModelFromBytes(float) : float;
+  const copy = loadModelFromBytes(float instanceof Uint8Array ? float : serializeModel(float));
+  upgradeOpset(copy, q.opset);
+  return copy;
+}
+
+/** SNR (dB) of each graph output of `quantized` against `float` on `data`, by output name. */
+export async function outputSnr(
+  float: Model | Uint8Array,
+  quantized: Model | Uint8Array,
+  data: () => AsyncIterable<Feeds>,
+  o: LayerErrorOptions = {},
+): Promise<Record<string, number>> {
+  const backend = getBackend(o.backend ?? 'node');
+  const opts = o.threads ? { threads: o.threads } : {};
+  const bytes = (m: Model | Uint8Array) => (m instanceof Uint8Array ? m : serializeModel(m));
+  const fs = await backend.createSession(bytes(float), opts);
+  const qs = await backend.createSession(bytes(quantized), opts);
+  const sums = new Map<string, Sums>();
+  try {
+    for await (const feeds of data()) {
+      const [fo, qo] = [await fs.run(feeds), await qs.run(feeds)];
+      for (const [name, t] of Object.entries(fo)) {
+        if (t.type !== 'float32') continue;
+        let s = sums.get(name);
+        if (!s) sums.set(name, (s = new Sums()));
+        s.add(floatValues(t, name), floatValues(qo[name], name));
+      }
+    }
+  } finally {
+    await fs.release();
+    await qs.release();
+  }
+  return Object.fromEntries([...sums].map(([k, s]) => [k, s.snrDb]));
+}
+
+/**
  * Runs the float model and its QDQ version side by side on `data` and returns, for each quantized
  * node of the QDQ model's main graph (in graph order), the error of its output against the float
  * model's tensor of the same name.
@@ -111,8 +155,8 @@ export async function layerErrors(
   data: () => AsyncIterable<Feeds>,
   o: LayerErrorOptions = {},
 ): Promise<LayerError[]> {
-  const fm = float instanceof Uint8Array ? loadModelFromBytes(float) : float;
   const qm = quantized instanceof Uint8Array ? loadModelFromBytes(quantized) : quantized;
+  const fm = atOpsetOf(float, qm);
   const pairs = activationPairs(qm);
   const floatNames = new Set<string>();
   for (const n of fm.graph) for (const v of n.outputs) floatNames.add(v.name);
@@ -127,7 +171,8 @@ export async function layerErrors(
   }
   const rows: Row[] = [];
   for (const n of qm.graph) {
-    if (isOp(n, 'QuantizeLinear') || isOp(n, 'DequantizeLinear')) continue;
+    // Only op types quantize-static quantizes: a float op between Q/DQ pairs (Div, HardSigmoid) is not a layer to exclude.
+    if (!DEFAULT_OP_TYPES.some((op) => isOp(n, op))) continue;
     const out = n.outputs[0];
     const uses = out?.uses() ?? [];
     if (uses.length !== 1 || !isOp(uses[0].node, 'QuantizeLinear')) continue;

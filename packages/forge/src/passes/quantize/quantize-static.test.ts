@@ -427,14 +427,38 @@ describe('quantize-static: interface, Constant weights, subgraphs, options, refu
     );
   });
 
-  it('opset 11: per tensor with a note by default, perChannel: true refused; opset 9 refused', async () => {
+  it('opset 9 and 11 are raised to 13 for per-channel weights; perChannel: false keeps 11, raises 9 to 11', async () => {
     const calib = calibrationFor('x', [2, 3, 8, 8]);
-    const m11 = convNet(11);
-    const r = await quantize(m11, calib);
-    assert.ok(r.report.notes?.some((n) => /opset 11 < 13: weights quantized per tensor/.test(n)));
-    assert.ok(r.q.graph.nodes().every((n) => n.getInt('axis') === undefined));
-    await assert.rejects(quantize(m11, calib, { perChannel: true }), /per-channel weights need opset 13/);
-    await assert.rejects(quantize(convNet(9), calib), /opset 9; QuantizeLinear\/DequantizeLinear need 10/);
+    for (const [opset, raw, expect, perChannel] of [
+      [11, {}, 13, true],
+      [9, {}, 13, true],
+      [11, { perChannel: false }, 11, false],
+      [9, { perChannel: false }, 11, false],
+    ] as const) {
+      const model = convNet(opset, 'Clip');
+      const r = await quantize(model, calib, raw);
+      assert.equal(r.q.opset, expect, `opset ${opset} ${JSON.stringify(raw)}`);
+      const axes = r.q.graph.nodes().filter((n) => n.getInt('axis') !== undefined).length;
+      assert.equal(axes > 0, perChannel);
+      if (expect !== opset) assert.ok(r.report.notes?.some((n) => n.startsWith(`ai.onnx opset ${opset} → ${expect}`)));
+      const snr = await outputSnr(model, r.q, { x: uniform(rand, [2, 3, 8, 8]) });
+      assert.ok(snr.y > 25, `opset ${opset}: SNR ${snr.y}`);
+    }
+  });
+
+  it('a model below opset 10 that upgrade-opset cannot raise is refused, naming why', async () => {
+    // BatchNormalization with spatial = 0 (per-activation statistics) has no opset-9 form.
+    const b = new GraphBuilder('bn');
+    const x = b.input('x', DataType.FLOAT, [1, 2, 4, 4]);
+    const c = b.op('Conv', [x, b.initializer('w', randT([2, 2, 1, 1]))]);
+    const p = ['s', 'b', 'm', 'v'].map((k) => b.initializer(k, randT([2, 4, 4], 0.5, 1)));
+    b.output(b.op('BatchNormalization', [c, ...p], { spatial: 0 }), 'y');
+    const calib: Feeds[] = [{ x: uniform(rand, [1, 2, 4, 4]) }];
+    for (const raw of [{}, { perChannel: false }])
+      await assert.rejects(
+        quantize(b.model({ opset: 8 }), calib, raw),
+        /quantization needs opset 10 and the model \(opset 8\) cannot be raised: cannot upgrade .*spatial = 0/,
+      );
   });
 
   it('refuses an already quantized model, a run without calibration data and bad options', async () => {

@@ -21,29 +21,38 @@
  * `entropy` calibration (`calibrate.ts`). Weights in Constant nodes and behind Identity are read
  * where they are.
  *
- * Refused: a model that is already quantized; no calibration data; opset < 10 (QuantizeLinear);
- * `perChannel: true` below opset 13; int8 activations with uint8 weights (no such CPU kernel).
+ * Opsets: per-channel weights need 13, QuantizeLinear 10; older models are raised with
+ * `upgrade-opset` (PaddleOCR's opset 9 → 13), or, with `perChannel: false`, below 10 only (→ 11,
+ * as ORT's quantizer does). A model at ≥ 10 that cannot be raised gets per-tensor weights (note).
+ *
+ * Refused: a model that is already quantized; no calibration data; a model below 10 (or, with
+ * `perChannel: true`, below 13) that `upgrade-opset` cannot raise; int8 activations with uint8
+ * weights (no such CPU kernel).
  * Left float, with a note: nodes inside If/Loop/Scan bodies (calibration cannot see their tensors),
  * non-float32 tensors, Conv with a non-constant weight, Gemm whose C is not per-column, excluded
- * nodes. Graph inputs and outputs keep their names and float types.
+ * nodes. A node left float reads float tensors, never a DequantizeLinear output: onnxruntime would
+ * otherwise quantize it anyway (its WeightBiasQuantization gives a Conv/Gemm after a DQ int8 weights
+ * at load; DQ → Add → Q becomes QLinearAdd). Graph inputs and outputs keep their names and float types.
+ *
+ * `autoExcludeSnrDb` (with `autoExcludeMax`, default 8) runs `auto-exclude.ts`: layers that add the
+ * most error are left in float, one at a time, until every output's SNR against the float model on
+ * the calibration data reaches the target. `layer-errors.ts` gives the per-layer table it reads.
  */
-import { allGraphs, inferShapes, type Model } from '@edgeforge/onnx';
+import type { Model } from '@edgeforge/onnx';
 import type { Feeds } from '../../runtime/types.js';
-import { Changes, PassOptionError, type Pass, type PassContext, type PassReport } from '../pass.js';
-import { CALIBRATION_METHODS, calibrate, type CalibrationMethod, type TensorRange } from './calibrate.js';
-import { emitQdq, type QuantizedNode } from './qdq-emit.js';
-import {
-  DEFAULT_OP_TYPES,
-  nodeId,
-  planQdq,
-  tensorsToCalibrate,
-  type ActivationType,
-  type PlannedNode,
-  type QdqPlan,
-  type WeightType,
-} from './qdq-plan.js';
+import { PassOptionError, type Pass, type PassContext, type PassReport } from '../pass.js';
+import { quantizeStaticAuto } from './auto-exclude.js';
+import { CALIBRATION_METHODS } from './calibrate.js';
+import { DEFAULT_OP_TYPES, type ActivationType, type WeightType } from './qdq-plan.js';
+import { QUANTIZE_STATIC, quantizeStatic, type QuantizeStaticOptions } from './static-quantize.js';
 
-export const QUANTIZE_STATIC = 'quantize-static';
+export {
+  QUANTIZE_STATIC,
+  quantizeStatic,
+  refuseQuantized,
+  type QuantizeStaticOptions,
+  type StaticQuantization,
+} from './static-quantize.js';
 
 /**
  * uint8 activations (U8S8). Measured on this repo's reference models with onnxruntime-node 1.30 on
@@ -52,50 +61,6 @@ export const QUANTIZE_STATIC = 'quantize-static';
  * (S8S8 is ORT's recommendation for QDQ in general and for ARM; see the contract §3).
  */
 export const DEFAULT_ACTIVATION_TYPE: ActivationType = 'uint8';
-
-/** Lowest opset with QuantizeLinear / DequantizeLinear. */
-const MIN_OPSET = 10;
-/** DequantizeLinear `axis` (per-channel weights) exists from here. */
-const PER_CHANNEL_OPSET = 13;
-
-export interface QuantizeStaticOptions {
-  calibrateMethod: CalibrationMethod;
-  /** Percentile method: share of values kept (default 99.999). */
-  percentile: number;
-  activationType: ActivationType;
-  weightType: WeightType;
-  /** undefined: per channel when the opset allows it (≥ 13), else per tensor with a note. */
-  perChannel?: boolean;
-  reduceRange: boolean;
-  opTypes: string[];
-  excludeNodes: string[];
-  /** When non-empty, only these nodes are quantized. */
-  includeNodes: string[];
-}
-
-/** Ops that say a model is already quantized. */
-const QUANTIZED_OPS = new Set([
-  'QuantizeLinear',
-  'DequantizeLinear',
-  'DynamicQuantizeLinear',
-  'QLinearConv',
-  'QLinearMatMul',
-  'MatMulInteger',
-  'ConvInteger',
-  'QGemm',
-  'QLinearAdd',
-  'QLinearMul',
-  'QLinearConcat',
-  'QLinearGlobalAveragePool',
-  'QLinearAveragePool',
-  'QLinearSigmoid',
-  'QLinearSoftmax',
-  'QLinearLeakyRelu',
-  'DynamicQuantizeMatMul',
-  'MatMulIntegerToFloat',
-  'MatMulNBits',
-  'GatherBlockQuantized',
-]);
 
 function fail(msg: string): never {
   throw new PassOptionError(`pass '${QUANTIZE_STATIC}': ${msg}`);
@@ -119,7 +84,15 @@ function oneOf<T extends string>(raw: unknown, key: string, values: readonly T[]
   return raw as T;
 }
 
-export function parseQuantizeStaticOptions(raw: Record<string, unknown>): QuantizeStaticOptions {
+/** The pass's options: the quantization's, plus the optional auto-exclude loop. */
+export interface QuantizeStaticPassOptions extends QuantizeStaticOptions {
+  /** Leave layers in float, worst first, until the outputs reach this SNR (dB) against float. */
+  autoExcludeSnrDb?: number;
+  /** Most layers auto-exclude leaves in float (default 8). */
+  autoExcludeMax?: number;
+}
+
+export function parseQuantizeStaticOptions(raw: Record<string, unknown>): QuantizeStaticPassOptions {
   const known = [
     'calibrateMethod',
     'percentile',
@@ -130,6 +103,8 @@ export function parseQuantizeStaticOptions(raw: Record<string, unknown>): Quanti
     'opTypes',
     'excludeNodes',
     'includeNodes',
+    'autoExcludeSnrDb',
+    'autoExcludeMax',
   ];
   const extra = Object.keys(raw).filter((k) => !known.includes(k));
   if (extra.length) fail(`unknown option(s) ${extra.join(', ')} (options: ${known.join(', ')})`);
@@ -153,7 +128,16 @@ export function parseQuantizeStaticOptions(raw: Record<string, unknown>): Quanti
         (unknownOps.length ? ` (got ${unknownOps.join(', ')})` : ''),
     );
   const perChannel = bool(raw.perChannel, 'perChannel');
+  const snr = raw.autoExcludeSnrDb;
+  if (snr !== undefined && !(typeof snr === 'number' && Number.isFinite(snr)))
+    fail(`autoExcludeSnrDb must be a number of dB (got ${String(snr)})`);
+  const max = raw.autoExcludeMax;
+  if (max !== undefined && !(Number.isInteger(max) && (max as number) >= 1))
+    fail(`autoExcludeMax must be a positive integer (got ${String(max)})`);
+  if (max !== undefined && snr === undefined) fail('autoExcludeMax needs autoExcludeSnrDb');
   return {
+    ...(snr !== undefined ? { autoExcludeSnrDb: snr } : {}),
+    ...(max !== undefined ? { autoExcludeMax: max as number } : {}),
     calibrateMethod: oneOf(raw.calibrateMethod, 'calibrateMethod', CALIBRATION_METHODS, 'minmax'),
     percentile,
     activationType,
@@ -166,116 +150,6 @@ export function parseQuantizeStaticOptions(raw: Record<string, unknown>): Quanti
   };
 }
 
-/** Throws when the model already holds quantized operators (quantizing twice compounds the error). */
-export function refuseQuantized(model: Model, pass = QUANTIZE_STATIC): void {
-  const found = new Map<string, number>();
-  for (const g of allGraphs(model))
-    for (const n of g) if (QUANTIZED_OPS.has(n.opType)) found.set(n.opType, (found.get(n.opType) ?? 0) + 1);
-  if (found.size)
-    throw new Error(
-      `${pass}: the model is already quantized (${[...found].map(([op, k]) => `${k} ${op}`).join(', ')}); ` +
-        'quantize the float original instead',
-    );
-}
-
-export interface StaticQuantization {
-  report: PassReport;
-  /** Nodes that now run between DequantizeLinear inputs and a QuantizeLinear output. */
-  quantized: QuantizedNode[];
-  /** Calibrated range of every observed tensor (by float-model name). */
-  ranges: Map<string, TensorRange>;
-}
-
-/** Names of the tensors a planned node reads or writes as activations. */
-function activationNames(p: PlannedNode): string[] {
-  const names = [...p.inputs].filter(([, r]) => r.kind === 'activation').map(([i]) => p.node.inputs[i]?.name ?? '');
-  return [...names, ...p.node.outputs.map((o) => o.name)];
-}
-
-/**
- * Quantizes `model` in place: plans, calibrates (reusing `ranges` already measured, e.g. by an
- * earlier run with fewer exclusions), rewrites. The programmatic form of the pass.
- */
-export async function quantizeStatic(
-  model: Model,
-  o: QuantizeStaticOptions,
-  calibration: () => AsyncIterable<Feeds>,
-  known: Map<string, TensorRange> = new Map(),
-): Promise<StaticQuantization> {
-  refuseQuantized(model);
-  const changes = new Changes();
-  if (model.opset < MIN_OPSET)
-    throw new Error(
-      `${QUANTIZE_STATIC}: the model has ai.onnx opset ${model.opset}; QuantizeLinear/DequantizeLinear need ${MIN_OPSET} ` +
-        `(run 'upgrade-opset' with to: 13 first)`,
-    );
-  let perChannel = o.perChannel ?? true;
-  if (perChannel && model.opset < PER_CHANNEL_OPSET) {
-    if (o.perChannel)
-      throw new Error(
-        `${QUANTIZE_STATIC}: per-channel weights need opset ${PER_CHANNEL_OPSET} (DequantizeLinear axis); the model has ` +
-          `opset ${model.opset} (run 'upgrade-opset' with to: 13 first, or set perChannel: false)`,
-      );
-    perChannel = false;
-    changes.note(
-      `opset ${model.opset} < ${PER_CHANNEL_OPSET}: weights quantized per tensor (per channel needs ${PER_CHANNEL_OPSET})`,
-    );
-  }
-  // Float checks need the element type of every intermediate tensor; inference fills only gaps.
-  inferShapes(model, { valueInfo: false });
-
-  const ranges = new Map(known);
-  const skipped = new Map<string, string>();
-  const exclude = new Set(o.excludeNodes);
-  let plan: QdqPlan;
-  for (;;) {
-    plan = planQdq(model, {
-      perChannel,
-      opTypes: new Set(o.opTypes),
-      excludeNodes: exclude,
-      ...(o.includeNodes.length ? { includeNodes: new Set(o.includeNodes) } : {}),
-    });
-    const missing = tensorsToCalibrate(plan).filter((n) => !ranges.has(n) && !skipped.has(n));
-    if (missing.length) {
-      const cal = await calibrate(model, missing, calibration, {
-        method: o.calibrateMethod,
-        percentile: o.percentile,
-      });
-      for (const [k, v] of cal.ranges) ranges.set(k, v);
-      for (const [k, v] of cal.skipped) skipped.set(k, v);
-      changes.note(
-        `calibrated ${cal.ranges.size} tensors (${o.calibrateMethod}) on ${cal.samples} samples in ${cal.batches} batches`,
-      );
-    }
-    // A tensor onnxruntime did not give as float32 cannot be quantized: its nodes stay float.
-    const blocked = plan.nodes.filter((p) => activationNames(p).some((n) => skipped.has(n)));
-    if (blocked.length === 0) break;
-    for (const p of blocked) {
-      const t = activationNames(p).find((n) => skipped.has(n))!;
-      changes.note(`${p.node.opType} '${nodeId(p.node)}' left float: tensor '${t}' ${skipped.get(t)}`);
-      exclude.add(nodeId(p.node));
-    }
-  }
-
-  for (const f of plan.leftFloat) changes.note(`${f.node} left float: ${f.reason}`);
-  if (plan.subgraphNodes)
-    changes.note(
-      `${plan.subgraphNodes} nodes inside If/Loop/Scan bodies left float (calibration observes the main graph only)`,
-    );
-  if (!plan.nodes.some((p) => p.kind === 'unit')) {
-    changes.note('nothing to quantize: no node of the chosen op types with float32 inputs in the main graph');
-    return { report: changes.report(), quantized: [], ranges };
-  }
-  const quantized = emitQdq(
-    model,
-    plan,
-    ranges,
-    { activationType: o.activationType, weightType: o.weightType, reduceRange: o.reduceRange },
-    changes,
-  );
-  return { report: changes.report(), quantized, ranges };
-}
-
 /** What a pass run is given: the calibration batches. */
 function calibrationOf(ctx: PassContext): () => AsyncIterable<Feeds> {
   if (!ctx.calibration)
@@ -286,14 +160,20 @@ function calibrationOf(ctx: PassContext): () => AsyncIterable<Feeds> {
   return ctx.calibration;
 }
 
-export const quantizeStaticPass: Pass<QuantizeStaticOptions> = {
+export const quantizeStaticPass: Pass<QuantizeStaticPassOptions> = {
   name: QUANTIZE_STATIC,
   family: 'quantize',
   description: 'Static int8 quantization (QDQ, calibrated activations) that onnxruntime runs with int8 kernels',
   idempotent: false,
   tolerance: Infinity,
   parseOptions: parseQuantizeStaticOptions,
-  async run(model: Model, o: QuantizeStaticOptions, ctx: PassContext): Promise<PassReport> {
-    return (await quantizeStatic(model, o, calibrationOf(ctx))).report;
+  async run(model: Model, o: QuantizeStaticPassOptions, ctx: PassContext): Promise<PassReport> {
+    const calibration = calibrationOf(ctx);
+    if (o.autoExcludeSnrDb === undefined) return (await quantizeStatic(model, o, calibration)).report;
+    const r = await quantizeStaticAuto(model, o, calibration, {
+      targetSnrDb: o.autoExcludeSnrDb,
+      ...(o.autoExcludeMax !== undefined ? { maxExcluded: o.autoExcludeMax } : {}),
+    });
+    return r.report;
   },
 };

@@ -10,6 +10,8 @@ import { loadModel, loadModelFromBytes, serializeModel, type Model } from '@edge
 import { REPO_ROOT, mnistPath } from '../../../../../tools/models.ts';
 import { openDataset } from '../../data/index.js';
 import { evaluateModel } from '../../evaluate/evaluate.js';
+import { preprocessBatch, type PreprocessOptions } from '../../evaluate/ocr/preprocess.js';
+import { OCR_DEFAULT_FONTS, ocrFont, renderLine, type RgbImage } from '../../evaluate/ocr/render.js';
 import { getBackend, type Feeds, type HostTensor } from '../../runtime/index.js';
 import { runPasses } from '../manager.js';
 import { DEFAULT_RECIPE, PASSES } from '../registry.js';
@@ -183,4 +185,36 @@ export function assertReference(r: ReferenceResult): void {
   assert.equal(r.ops['com.microsoft::QGemm'], r.gemms);
   assert.equal(r.ops.Conv ?? 0, 0);
   assert.equal(r.ops.Gemm ?? 0, 0);
+}
+
+/** Line i as `ocrAccuracy` draws it: font i mod 3, size [24, 32, 40][⌊i/3⌋ mod 3]. */
+export function renderOcrLine(text: string, i: number): RgbImage {
+  const fonts = OCR_DEFAULT_FONTS;
+  return renderLine(text, { font: ocrFont(fonts[i % fonts.length]), size: [24, 32, 40][Math.floor(i / 3) % 3] });
+}
+
+/** The image turned upside down (what PaddleOCR's direction classifier detects). */
+export function rotate180(im: RgbImage): RgbImage {
+  const n = im.width * im.height;
+  const data = new Uint8Array(n * 3);
+  for (let p = 0; p < n; p++) data.set(im.data.subarray((n - 1 - p) * 3, (n - p) * 3), p * 3);
+  return { width: im.width, height: im.height, data };
+}
+
+/**
+ * Batches of rendered images for a PaddleOCR model input `x`, sorted by width so that a batch pads
+ * little (a fresh pass on every call; images are drawn once).
+ */
+export function ocrBatches(
+  images: readonly RgbImage[],
+  batchSize: number,
+  preprocess: PreprocessOptions = {},
+): () => AsyncIterable<Feeds> {
+  const sorted = [...images].sort((a, b) => a.width / a.height - b.width / b.height);
+  const feeds: Feeds[] = [];
+  for (let i = 0; i < sorted.length; i += batchSize) {
+    const { tensor } = preprocessBatch(sorted.slice(i, i + batchSize), preprocess);
+    feeds.push({ x: { type: 'float32', dims: tensor.dims, data: tensor.data } });
+  }
+  return batchesOf(feeds);
 }
