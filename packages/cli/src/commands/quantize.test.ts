@@ -13,6 +13,9 @@ import { ortLoads } from '../../../onnx/src/testing/ort.js';
 import { run } from '../testing.js';
 
 const MNIST = join(REPO_ROOT, 'models/reference/mnist-cnn.onnx');
+const SPAM = join(REPO_ROOT, 'models/reference/spam-transformer.onnx');
+const SPAM_TEST = `npz:${join(REPO_ROOT, 'models/reference/spam-test.npz')},input=input_ids,labels=labels`;
+const mnistTrain = () => `idx:${mnistPath('train-images-idx3-ubyte')},mean=0.1307,std=0.3081`;
 const mnistTest = () =>
   `idx:${mnistPath('t10k-images-idx3-ubyte')},labels=${mnistPath('t10k-labels-idx1-ubyte')},mean=0.1307,std=0.3081`;
 
@@ -71,6 +74,85 @@ describe('edgeforge quantize', () => {
     assert.match(r.stdout, /convert-fp16: initializers → float16 \d+/);
     assert.match(r.stdout, /top-1 \d+\.\d+% → \d+\.\d+%/);
     assert.match(r.stdout, /cosine/);
+  });
+
+  it('--mode static: calibrated on 128 training digits, ≤ 0.3× the size, top-1 within 1 pt, int8 kernels', async () => {
+    const out = join(tmp, 'mnist-int8.onnx');
+    const r = await run(
+      'quantize',
+      MNIST,
+      '-o',
+      out,
+      '--mode',
+      'static',
+      '--calib',
+      mnistTrain(),
+      '--calib-limit',
+      '128',
+      '--data',
+      mnistTest(),
+      '--limit',
+      '2000',
+      '--json',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as QuantizeJson;
+    const ratio = j.bytesAfter / j.bytesBefore;
+    const acc = j.comparison!.accuracy!;
+    console.log(`mnist static int8: size ratio ${ratio.toFixed(3)}, top-1 ${acc.a} → ${acc.b} (2000 test digits)`);
+    assert.ok(ratio <= 0.3, `size ratio ${ratio}`);
+    assert.ok(acc.a - acc.b <= 0.01, `top-1 ${acc.a} → ${acc.b}`);
+    assert.ok(j.steps.at(-1)!.counts['Conv quantized'] >= 2);
+  });
+
+  it('--mode dynamic and weight-only on the text classifier: smaller, top-1 within 1 pt', async () => {
+    for (const [mode, extra, maxRatio] of [
+      ['dynamic', [], 0.35],
+      ['weight-only', ['--bits', '4', '--block-size', '32', '--op-types', 'MatMul,Gemm,Gather'], 0.25],
+    ] as [string, string[], number][]) {
+      const out = join(tmp, `spam-${mode}.onnx`);
+      const r = await run(
+        'quantize',
+        SPAM,
+        '-o',
+        out,
+        '--mode',
+        mode,
+        ...extra,
+        '--data',
+        SPAM_TEST,
+        '--limit',
+        '600',
+        '--json',
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as QuantizeJson;
+      const ratio = j.bytesAfter / j.bytesBefore;
+      const acc = j.comparison!.accuracy!;
+      const agree = j.comparison!.fidelity!.perOutput[0].argmaxAgreement!;
+      console.log(`spam ${mode}: size ratio ${ratio.toFixed(3)}, top-1 ${acc.a} → ${acc.b}, argmax agreement ${agree}`);
+      assert.ok(ratio <= maxRatio, `${mode}: size ratio ${ratio}`);
+      assert.ok(acc.a - acc.b <= 0.01, `${mode}: top-1 ${acc.a} → ${acc.b}`);
+      assert.ok(agree >= 0.98, `${mode}: agreement ${agree}`);
+    }
+  });
+
+  it('refuses an already quantized model and calibration data of the wrong shape', async () => {
+    const once = join(tmp, 'spam-once.onnx');
+    assert.equal((await run('quantize', SPAM, '-o', once, '--mode', 'dynamic', '--limit', '4')).code, 0);
+    const out = join(tmp, 'twice.onnx');
+    const cases: [string[], RegExp][] = [
+      [['quantize', once, '-o', out, '--mode', 'dynamic'], /already quantized/],
+      [['quantize', once, '-o', out, '--mode', 'weight-only'], /already quantized/],
+      [['quantize', MNIST, '-o', out, '--mode', 'static', '--calib', SPAM_TEST], /--calib/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await run(...argv);
+      assert.equal(r.code, 1, `${argv.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message, argv.join(' '));
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.ok(!existsSync(out), `${argv.join(' ')} wrote ${out}`);
+    }
   });
 
   it('bad input: one line, exit code, nothing written', async () => {

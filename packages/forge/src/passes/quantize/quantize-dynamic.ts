@@ -54,6 +54,7 @@
  * GRU and RNN (no onnxruntime kernel). Refused: a model that is already quantized (it has
  * QuantizeLinear, DequantizeLinear, MatMulInteger, ConvInteger, QLinear*, MatMulNBits, …).
  */
+import { refuseQuantized } from './already-quantized.js';
 import {
   DataType,
   MemoryTensor,
@@ -98,27 +99,7 @@ export interface QuantizeDynamicOptions {
 /** DynamicQuantizeLinear exists from this opset on. */
 const MIN_OPSET = 11;
 
-/** Ops that say the model is already quantized. */
-const QUANTIZED_OPS = new Set([
-  'QuantizeLinear',
-  'DequantizeLinear',
-  'DynamicQuantizeLinear',
-  'MatMulInteger',
-  'ConvInteger',
-  'QGemm',
-  'QAttention',
-  'QEmbedLayerNormalization',
-  'DynamicQuantizeMatMul',
-  'DynamicQuantizeLSTM',
-  'MatMulIntegerToFloat',
-  'MatMulNBits',
-  'MatMulBnb4',
-  'GatherBlockQuantized',
-]);
-
 const isOnnx = (n: Node) => n.domain === '' || n.domain === 'ai.onnx';
-const isQuantizedOp = (n: Node) =>
-  QUANTIZED_OPS.has(n.opType) || n.opType.startsWith('QLinear') || n.opType.startsWith('QOrdered');
 
 /** A node this pass will rewrite, with everything read before any rewrite. */
 interface Candidate {
@@ -176,18 +157,6 @@ export function parseQuantizeDynamicOptions(raw: Record<string, unknown>): Quant
     excludeNodes: parseStringList(raw.excludeNodes, 'excludeNodes'),
     includeNodes: parseStringList(raw.includeNodes, 'includeNodes'),
   };
-}
-
-/** Throws when the model already holds quantized operators (quantizing twice compounds the error). */
-function refuseQuantized(model: Model): void {
-  const found = new Map<string, number>();
-  for (const g of allGraphs(model))
-    for (const n of g) if (isQuantizedOp(n)) found.set(n.qualifiedType, (found.get(n.qualifiedType) ?? 0) + 1);
-  if (found.size)
-    throw new Error(
-      `${QUANTIZE_DYNAMIC}: the model is already quantized (${[...found].map(([op, k]) => `${k} ${op}`).join(', ')}); ` +
-        'quantize the float original instead',
-    );
 }
 
 /** Matches `n` as a candidate, or says why it stays in float. */
@@ -615,7 +584,7 @@ function release(v: Value): void {
 
 export function quantizeDynamicModel(model: Model, o: QuantizeDynamicOptions): PassReport {
   const changes = new Changes();
-  refuseQuantized(model);
+  refuseQuantized(model, QUANTIZE_DYNAMIC);
   const candidates = findCandidates(model, o, changes);
   if (candidates.length === 0) return changes.report();
   if (model.opset < MIN_OPSET) {

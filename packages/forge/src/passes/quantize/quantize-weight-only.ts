@@ -38,6 +38,7 @@
  *
  * Fidelity is not this pass's promise (tolerance ∞): the quantize command measures it.
  */
+import { refuseQuantized } from './already-quantized.js';
 import {
   DataType,
   MemoryTensor,
@@ -565,6 +566,8 @@ export function quantizeWeightOnly(model: Model, o: WeightOnlyOptions): PassRepo
     throw new Error(
       `the model is already weight-quantized (${already}): ${QUANTIZE_WEIGHT_ONLY} works on float weights, start from the float model`,
     );
+  // Int8 layouts (dynamic, static QDQ) count too: their weights are no longer float.
+  refuseQuantized(model, QUANTIZE_WEIGHT_ONLY);
   const run = new WeightOnlyRun(o);
   // Function bodies cannot hold initializers: the main graph and its subgraphs only.
   const nodes = () => [...graphAndSubgraphs(model.graph)].flatMap((g) => g.nodes());
