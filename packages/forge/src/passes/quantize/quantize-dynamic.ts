@@ -69,7 +69,7 @@ import {
 } from '@edgeforge/onnx';
 import { constantThroughIdentity, releaseIfUnused } from '../optimize/fuse-bn-into-conv.js';
 import { upgradeOpset } from '../optimize/upgrade-opset.js';
-import { Changes, PassOptionError, allGraphs, type Pass, type PassReport } from '../pass.js';
+import { Changes, PassOptionError, type Pass, type PassReport } from '../pass.js';
 import { ModelNames } from './model-names.js';
 import { quantizeWeight, quantizedTensor, scaleTensor, zeroPointTensor, type QuantizedWeight } from './params.js';
 
