@@ -285,7 +285,7 @@ class Emitter {
    */
   activation(x: Value): boolean {
     const uses = x.uses().filter((u) => !this.plan.floatConsumers.has(u.node));
-    if (uses.length === 0 && !x.isGraphOutput()) return false;
+    if (uses.length === 0 && (!x.isGraphOutput() || x.isGraphInput())) return false;
     const root = rootOf(this.plan, x);
     let inits = this.initializers.get(root);
     if (!inits) {
@@ -317,7 +317,8 @@ class Emitter {
     else this.g.append(q, dq);
     for (const u of uses) u.node.setInput(u.index, dqOut);
     const outs = this.g.outputs;
-    if (outs.includes(x)) {
+    // (A graph input that is also an output keeps being both: renaming it would change the interface.)
+    if (outs.includes(x) && !x.isGraphInput()) {
       // The model's interface keeps its names and float types: the DQ writes the output.
       for (let i = 0; i < outs.length; i++) if (outs[i] === x) outs[i] = dqOut;
       x.name = this.fresh(`${name}_QuantizeLinear_Input`);

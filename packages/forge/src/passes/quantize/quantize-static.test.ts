@@ -369,6 +369,23 @@ describe('quantize-static: interface, Constant weights, subgraphs, options, refu
     assert.ok(snr.feat > 30 && snr.pooled > 20, JSON.stringify(snr));
   });
 
+  it('a graph input that is also a graph output stays both, untouched', async () => {
+    const b = new GraphBuilder('passthrough');
+    const x = b.input('x', DataType.FLOAT, [1, 2, 4, 4]);
+    b.output(x);
+    b.output(b.op('Conv', [x, b.initializer('w', randT([3, 2, 1, 1]))]), 'y');
+    const model = b.model({ opset: 13 });
+    const { q } = await quantize(model, calibrationFor('x', [1, 2, 4, 4]));
+    assert.deepEqual(
+      q.graph.outputs.map((v) => v.name),
+      ['x', 'y'],
+    );
+    assert.equal(q.graph.outputs[0], q.graph.inputs[0]);
+    const feeds = { x: uniform(rand, [1, 2, 4, 4]) };
+    const out = await run(q, feeds);
+    assert.deepEqual(out.x.data, feeds.x.data);
+  });
+
   it('nodes inside an If body stay float and are counted; the model still runs', async () => {
     const then = new GraphBuilder('then');
     const outer = new GraphBuilder('main');
