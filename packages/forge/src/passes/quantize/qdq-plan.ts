@@ -32,7 +32,12 @@ import { constantThroughIdentity, isOnnxOp } from '../optimize/fuse-bn-into-conv
 export type ActivationType = 'uint8' | 'int8';
 export type WeightType = 'int8' | 'uint8';
 
-/** Ops turned into int8 kernels by onnxruntime's CPU EP (QDQ node units). */
+/**
+ * Ops turned into int8 kernels by onnxruntime's CPU EP (QDQ node units). ConvTranspose is the
+ * exception, kept because ORT's quantizer quantizes it too: ORT 1.30's CPU EP has no int8
+ * ConvTranspose, so it stays a float op between DequantizeLinear and QuantizeLinear (int8 weights
+ * in the file, no speed-up).
+ */
 export const UNIT_OPS: readonly string[] = [
   'Conv',
   'ConvTranspose',

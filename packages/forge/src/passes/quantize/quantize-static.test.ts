@@ -192,6 +192,28 @@ describe('quantize-static: int8 kernels in onnxruntime', () => {
     assert.ok(gsnr.y > 25, `SNR ${gsnr.y}`);
   });
 
+  it('Sigmoid, LeakyRelu, Concat, AveragePool, Softmax fuse; ConvTranspose stays float between DQ and Q', async () => {
+    const b = new GraphBuilder('unary');
+    const x = b.input('x', DataType.FLOAT, [1, 4, 5, 5]);
+    const t = b.op('ConvTranspose', [x, b.initializer('w', randT([4, 6, 2, 2])), b.initializer('b', randT([6]))], {
+      strides: [2, 2],
+    });
+    const l = b.op('LeakyRelu', [b.op('Sigmoid', [t])], { alpha: 0.1 });
+    const ap = b.op('AveragePool', [b.op('Concat', [l, l], { axis: 1 })], { kernel_shape: [2, 2] });
+    b.output(b.op('Softmax', [ap], { axis: 1 }), 'y');
+    const model = b.model({ opset: 13 });
+    const { q } = await quantize(model, calibrationFor('x', [1, 4, 5, 5]));
+    const ops = await optimizedOps(q);
+    console.log('unary ops, onnxruntime optimized:', JSON.stringify(ops));
+    for (const op of ['QLinearSigmoid', 'QLinearLeakyRelu', 'QLinearConcat', 'QLinearAveragePool', 'QLinearSoftmax'])
+      assert.equal(ops[`com.microsoft::${op}`], 1, op);
+    // onnxruntime 1.30's CPU EP has no int8 ConvTranspose: the weights are stored int8 (a smaller
+    // file) and dequantized for a float ConvTranspose.
+    assert.equal(ops.ConvTranspose, 1);
+    const snr = await outputSnr(model, q, { x: uniform(rand, [1, 4, 5, 5]) });
+    assert.ok(snr.y > 25, `SNR ${snr.y}`);
+  });
+
   it('int8 activations (S8S8) fuse too; int8 activations with uint8 weights are refused', async () => {
     const model = convNet();
     const { q } = await quantize(model, calibrationFor('x', [4, 3, 8, 8]), { activationType: 'int8' });
