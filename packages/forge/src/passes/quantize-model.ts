@@ -69,6 +69,16 @@ function concreteShapes(inputShapes?: Record<string, Dim[]>): Record<string, num
   );
 }
 
+/**
+ * The batch size `--input-shape` fixed (first dim of every given shape, when they agree): the
+ * optimize recipe bakes it into the graph, so calibration batches must have it too.
+ */
+function fixedBatch(inputShapes?: Record<string, Dim[]>): number | undefined {
+  const firsts = new Set(Object.values(inputShapes ?? {}).map((d) => d[0]));
+  const [b] = firsts;
+  return firsts.size === 1 && typeof b === 'number' ? b : undefined;
+}
+
 async function inputSignature(path: string, backend: BackendName): Promise<readonly IoInfo[]> {
   const s = await getBackend(backend).createSession(path);
   try {
@@ -141,7 +151,9 @@ export async function quantizeModel(input: string, output: string, o: QuantizeOp
   if (o.calib) {
     ctx.calibration = await calibrationSource(o.calib, inputs, {
       ...(o.calibLimit !== undefined ? { limit: o.calibLimit } : {}),
-      ...(o.calibBatch !== undefined ? { batch: o.calibBatch } : {}),
+      ...((o.calibBatch ?? fixedBatch(o.inputShapes)) !== undefined
+        ? { batch: o.calibBatch ?? fixedBatch(o.inputShapes) }
+        : {}),
       ...(o.inputShapes ? { inputShapes: o.inputShapes } : {}),
     });
   }
