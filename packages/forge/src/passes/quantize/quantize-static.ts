@@ -49,7 +49,6 @@ import { QUANTIZE_STATIC, quantizeStatic, type QuantizeStaticOptions } from './s
 export {
   QUANTIZE_STATIC,
   quantizeStatic,
-  refuseQuantized,
   type QuantizeStaticOptions,
   type StaticQuantization,
 } from './static-quantize.js';

@@ -2,10 +2,11 @@
  * The core of `quantize-static` (the pass, its options and documentation are in
  * `quantize-static.ts`): refuse quantized models, raise the opset, plan, calibrate, rewrite.
  */
-import { allGraphs, inferShapes, type Model } from '@edgeforge/onnx';
+import { inferShapes, type Model } from '@edgeforge/onnx';
 import type { Feeds } from '../../runtime/types.js';
 import { OpsetUpgradeError, upgradeOpset } from '../optimize/upgrade-opset.js';
 import { Changes, type PassReport } from '../pass.js';
+import { refuseQuantized } from './already-quantized.js';
 import { calibrate, type CalibrationMethod, type TensorRange } from './calibrate.js';
 import { emitQdq, type QuantizedNode } from './qdq-emit.js';
 import {
@@ -43,42 +44,6 @@ export interface QuantizeStaticOptions {
   excludeNodes: string[];
   /** When non-empty, only these nodes are quantized. */
   includeNodes: string[];
-}
-
-/** Ops that say a model is already quantized. */
-const QUANTIZED_OPS = new Set([
-  'QuantizeLinear',
-  'DequantizeLinear',
-  'DynamicQuantizeLinear',
-  'QLinearConv',
-  'QLinearMatMul',
-  'MatMulInteger',
-  'ConvInteger',
-  'QGemm',
-  'QLinearAdd',
-  'QLinearMul',
-  'QLinearConcat',
-  'QLinearGlobalAveragePool',
-  'QLinearAveragePool',
-  'QLinearSigmoid',
-  'QLinearSoftmax',
-  'QLinearLeakyRelu',
-  'DynamicQuantizeMatMul',
-  'MatMulIntegerToFloat',
-  'MatMulNBits',
-  'GatherBlockQuantized',
-]);
-
-/** Throws when the model already holds quantized operators (quantizing twice compounds the error). */
-export function refuseQuantized(model: Model, pass = QUANTIZE_STATIC): void {
-  const found = new Map<string, number>();
-  for (const g of allGraphs(model))
-    for (const n of g) if (QUANTIZED_OPS.has(n.opType)) found.set(n.opType, (found.get(n.opType) ?? 0) + 1);
-  if (found.size)
-    throw new Error(
-      `${pass}: the model is already quantized (${[...found].map(([op, k]) => `${k} ${op}`).join(', ')}); ` +
-        'quantize the float original instead',
-    );
 }
 
 export interface StaticQuantization {
@@ -148,7 +113,7 @@ export async function quantizeStatic(
   calibration: () => AsyncIterable<Feeds>,
   known: Map<string, TensorRange> = new Map(),
 ): Promise<StaticQuantization> {
-  refuseQuantized(model);
+  refuseQuantized(model, QUANTIZE_STATIC);
   const changes = new Changes();
   const perChannel = raiseOpset(model, o.perChannel, changes);
   // Float checks need the element type of every intermediate tensor; inference fills only gaps.
