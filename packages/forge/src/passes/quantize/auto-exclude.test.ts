@@ -88,6 +88,9 @@ describe('auto-exclude', () => {
     const steps = notes.filter((n) => n.startsWith('auto-exclude'));
     assert.equal(steps.length, 3, 'no float layer, one, two (the cap)');
     assert.match(steps[1], /1 layer\(s\) in float .* \(conv2\)/);
+    // The step kept is the best by output SNR.
+    const snrs = steps.map((n) => Number(/SNR (-?[\d.]+) dB/.exec(n)![1]));
+    assert.match(steps[snrs.indexOf(Math.max(...snrs))], /— kept$/);
     assert.throws(() => parseQuantizeStaticOptions({ autoExcludeMax: 2 }), /autoExcludeMax needs autoExcludeSnrDb/);
     assert.throws(() => parseQuantizeStaticOptions({ autoExcludeSnrDb: 'high' }), /autoExcludeSnrDb must be a number/);
   });

@@ -33,7 +33,7 @@ export interface AutoExcludeStep {
 }
 
 export interface AutoExcludeResult extends StaticQuantization {
-  /** Layers the loop left in float (on top of `excludeNodes`). */
+  /** Layers left in float (on top of `excludeNodes`) in the step kept: the one with the best output SNR. */
   excluded: string[];
   outputSnrDb: number;
   /** Whether the target was reached. */
@@ -46,7 +46,8 @@ const FLOAT_SNR_DB = 100;
 
 /**
  * Quantizes `model` in place like `quantizeStatic`, leaving the most harmful layers in float until
- * the output SNR reaches `a.targetSnrDb` (or `a.maxExcluded` layers are float, or none is left).
+ * the output SNR reaches `a.targetSnrDb` (or `a.maxExcluded` layers are float, or none is left);
+ * the model gets the step with the best output SNR.
  *
  * @example
  * ```ts
@@ -83,10 +84,12 @@ export async function quantizeStaticAuto(
       }
     }
     if (next === undefined) {
-      // The model itself gets the final configuration; the ranges are known, so this only rewrites.
+      // Output SNR need not rise with every float layer (a float layer also breaks its producer's
+      // int8 fusion): the model gets the best step seen. The ranges are known, so this only rewrites.
+      const best = steps.reduce((a, b) => (b.outputSnrDb > a.outputSnrDb ? b : a));
       const final = await quantizeStatic(
         model,
-        { ...o, excludeNodes: [...o.excludeNodes, ...excluded] },
+        { ...o, excludeNodes: [...o.excludeNodes, ...best.excluded] },
         calibration,
         ranges,
       );
@@ -94,9 +97,16 @@ export async function quantizeStaticAuto(
         final.report.notes = [
           ...(final.report.notes ?? []),
           `auto-exclude: ${s.excluded.length} layer(s) in float → output SNR ${s.outputSnrDb.toFixed(1)} dB` +
-            (s.excluded.length ? ` (${s.excluded.join(', ')})` : ''),
+            (s.excluded.length ? ` (${s.excluded.join(', ')})` : '') +
+            (s === best ? ' — kept' : ''),
         ];
-      return { ...final, excluded, outputSnrDb: snr, met: snr >= a.targetSnrDb, steps };
+      return {
+        ...final,
+        excluded: best.excluded,
+        outputSnrDb: best.outputSnrDb,
+        met: best.outputSnrDb >= a.targetSnrDb,
+        steps,
+      };
     }
     excluded.push(next);
   }
