@@ -8,6 +8,7 @@ import { convert } from './commands/convert.js';
 import { inspect } from './commands/inspect.js';
 import { benchCommand, compareCommand, evalCommand, type MeasureFlags } from './commands/measure.js';
 import { optimizeCommand, type OptimizeFlags } from './commands/optimize.js';
+import { pruneCommand, type PruneFlags } from './commands/prune.js';
 import { quantizeCommand, type QuantizeFlags } from './commands/quantize.js';
 import { CliError, UsageError, oneLine } from './errors.js';
 import { parseInputShapes } from './load.js';
@@ -152,6 +153,33 @@ function program(io: Io): Command {
     .option('--report <out.html>', 'write an HTML report of the comparison')
     .option('--json', 'machine-readable report')
     .action(async (model: string, o: QuantizeFlags) => io.stdout(await quantizeCommand(model, o)));
+
+  p.command('prune')
+    .description('magnitude (per layer, global), N:M, channel or neuron pruning; then sparsity, gzip size and fidelity')
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('-o, --output <file>', 'output model file')
+    .requiredOption('--method <m>', 'l1 | global | nm | channels | merge')
+    .option('--amount <x>', 'fraction to prune in [0,1] (l1, global: weights; channels: output channels)')
+    .option('--pattern <n:m>', 'keep n of every m weights along the input channels (nm; default 2:4)')
+    .option('--criterion <c>', 'channel importance (channels): l1 | l2 | bn-scale')
+    .option('--min-channels <n>', 'leave layers with fewer output channels alone (channels)')
+    .option('--threshold <c>', 'cosine above which neurons merge (merge; default 0.99)')
+    .option('--op-types <a,b>', 'only prune weights of these op types (Conv, ConvTranspose, Gemm, MatMul)')
+    .option('--nodes <p,q>', 'only prune weights of nodes whose names match these globs or /regex/')
+    .option('--min-size <n>', 'only prune weights with at least n elements')
+    .option(
+      '--store-sparse [min-sparsity]',
+      'store weights as sparse_initializer where smaller (default from 0.5 sparsity)',
+    )
+    .option('--no-optimize', 'skip the default optimize recipe that runs first')
+    .option('--input-shape <name=dims>', 'fix an input shape, e.g. x=1,3,224,224 (repeatable)', collect, [])
+    .option('--data <spec>', 'data to measure accuracy (labelled) and fidelity on (default: synthetic)')
+    .option('--limit <n>', 'samples for that measurement (default 200)')
+    .option('--latency', 'also measure latency, pruned/original, interleaved')
+    .option('--backend <b>', 'node | wasm, for the measurement')
+    .option('--report <out.html>', 'write an HTML report of the comparison')
+    .option('--json', 'machine-readable report')
+    .action(async (model: string, o: PruneFlags) => io.stdout(await pruneCommand(model, o)));
 
   measure(
     p

@@ -142,12 +142,17 @@ export { optimizeModel, type OptimizeOptions, type OptimizeResult } from './pass
 export {
   quantizeModel,
   quantizeSteps,
-  calibrationSource,
   QUANTIZE_MODES,
   type QuantizeMode,
   type QuantizeOptions,
   type QuantizeResult,
 } from './passes/quantize-model.js';
+export {
+  compressModel,
+  calibrationSource,
+  type CompressOptions,
+  type CompressResult,
+} from './passes/compress-model.js';
 export {
   convertFp16,
   toFloat16Clamped,
@@ -188,3 +193,47 @@ export {
   type BlockwiseOptions,
   type MatMulNBitsTensors,
 } from './passes/quantize/blockwise.js';
+export {
+  pruneModel,
+  PRUNE_METHODS,
+  type PruneMethod,
+  type PruneOptions,
+  type PruneResult,
+} from './passes/prune-model.js';
+export {
+  pruneL1Pass,
+  pruneGlobalPass,
+  pruneL1,
+  pruneGlobal,
+  pruneCount,
+  PRUNE_L1,
+  PRUNE_GLOBAL,
+  type MagnitudeOptions,
+} from './passes/prune/prune-magnitude.js';
+export { pruneNmPass, pruneNm, parseNmOptions, PRUNE_NM, type NmOptions } from './passes/prune/prune-nm.js';
+export {
+  mergeNeuronsPass,
+  mergeNeurons,
+  parseMergeOptions,
+  MERGE_NEURONS,
+  type MergeOptions,
+} from './passes/prune/merge-neurons.js';
+export {
+  storeSparsePass,
+  storeSparse,
+  sparsityReport,
+  formatSparsity,
+  gzipSize,
+  STORE_SPARSE,
+  type SparsityReport,
+  type WeightSparsity,
+  type StoreSparseOptions,
+} from './passes/prune/storage.js';
+export {
+  PRUNABLE_OPS,
+  parseSelection,
+  findWeights,
+  selectWeights,
+  type WeightSelection,
+  type PrunableWeight,
+} from './passes/prune/select.js';

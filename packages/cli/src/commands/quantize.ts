@@ -1,4 +1,11 @@
-import { quantizeModel, writeReport, QUANTIZE_MODES, type QuantizeMode, type QuantizeResult } from '@edgeforge/forge';
+import {
+  quantizeModel,
+  writeReport,
+  QUANTIZE_MODES,
+  type CompressResult,
+  type QuantizeMode,
+  type QuantizeResult,
+} from '@edgeforge/forge';
 import { UsageError } from '../errors.js';
 import { parseInputShapes } from '../load.js';
 import { bytes, count, json, pct } from '../output.js';
@@ -37,9 +44,11 @@ export interface QuantizeFlags {
   json?: boolean;
 }
 
-type Kind = 'string' | 'number' | 'int' | 'boolean' | 'list';
+export type FlagKind = 'string' | 'number' | 'int' | 'boolean' | 'list';
 /** flag → [pass option, value kind, the modes it applies to]. */
-const FLAG_OPTIONS: Record<string, [string, Kind, QuantizeMode[]]> = {
+export type FlagTable<M extends string> = Record<string, [string, FlagKind, M[]]>;
+
+const FLAG_OPTIONS: FlagTable<QuantizeMode> = {
   method: ['calibrateMethod', 'string', ['static']],
   percentile: ['percentile', 'number', ['static']],
   activationType: ['activationType', 'string', ['static']],
@@ -62,14 +71,28 @@ const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** The mode's pass options from the flags; a flag of another mode is a usage error. */
 export function passOptionsFrom(mode: QuantizeMode, f: QuantizeFlags): Record<string, unknown> {
+  const out = flagOptions(FLAG_OPTIONS, mode, f, '--mode');
+  // fp16 calls its node exclusion list blockNodes.
+  if (mode === 'fp16' && out.excludeNodes) {
+    out.blockNodes = out.excludeNodes;
+    delete out.excludeNodes;
+  }
+  return out;
+}
+
+/** Pass options from flags after `table`; a flag that does not apply to `mode` is a usage error. */
+export function flagOptions<M extends string>(
+  table: FlagTable<M>,
+  mode: M,
+  f: object,
+  selector: string,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [flag, [option, kind, modes]] of Object.entries(FLAG_OPTIONS)) {
+  for (const [flag, [key, kind, modes]] of Object.entries(table)) {
     const v = (f as Record<string, unknown>)[flag];
     if (v === undefined) continue;
     if (!modes.includes(mode))
-      throw new UsageError(`--${kebab(flag)} applies to --mode ${modes.join('|')}, not ${mode}`);
-    // fp16 calls its node exclusion list blockNodes.
-    const key = mode === 'fp16' && option === 'excludeNodes' ? 'blockNodes' : option;
+      throw new UsageError(`--${kebab(flag)} applies to ${selector} ${modes.join('|')}, not ${mode}`);
     if (kind === 'list')
       out[key] = String(v)
         .split(',')
@@ -83,6 +106,26 @@ export function passOptionsFrom(mode: QuantizeMode, f: QuantizeFlags): Record<st
     } else out[key] = v;
   }
   return out;
+}
+
+/** Accuracy, fidelity and latency of a compressed model against its original, for people. */
+export function measuredLines(r: CompressResult, what: string): string[] {
+  const lines: string[] = [];
+  if (r.unmeasured) lines.push('', `fidelity not measured: ${r.unmeasured}`);
+  const c = r.comparison;
+  if (c) {
+    if (c.accuracy) {
+      const drop = (c.accuracy.a - c.accuracy.b) * 100;
+      lines.push(
+        '',
+        `top-1 ${pct(c.accuracy.a)} → ${pct(c.accuracy.b)} (${drop >= 0 ? '−' : '+'}${Math.abs(drop).toFixed(2)} pt) on ${r.measuredOn}`,
+      );
+    }
+    if (c.fidelity) lines.push('', `fidelity against the original on ${r.measuredOn}`, fidelityTable(c.fidelity));
+    if (c.latency)
+      lines.push('', `latency p50 ${c.latency.backend}: ratio ${what}/original ${c.latency.ratio.toFixed(3)}`);
+  }
+  return lines;
 }
 
 function human(r: QuantizeResult): string {
@@ -99,20 +142,7 @@ function human(r: QuantizeResult): string {
     for (const n of q.notes.slice(0, 20)) lines.push(`  ${n}`);
     if (q.notes.length > 20) lines.push(`  … ${q.notes.length - 20} more (--json)`);
   }
-  if (r.unmeasured) lines.push('', `fidelity not measured: ${r.unmeasured}`);
-  const c = r.comparison;
-  if (c) {
-    if (c.accuracy) {
-      const drop = (c.accuracy.a - c.accuracy.b) * 100;
-      lines.push(
-        '',
-        `top-1 ${pct(c.accuracy.a)} → ${pct(c.accuracy.b)} (${drop >= 0 ? '−' : '+'}${Math.abs(drop).toFixed(2)} pt) on ${r.measuredOn}`,
-      );
-    }
-    if (c.fidelity) lines.push('', `fidelity against the original on ${r.measuredOn}`, fidelityTable(c.fidelity));
-    if (c.latency)
-      lines.push('', `latency p50 ${c.latency.backend}: ratio quantized/original ${c.latency.ratio.toFixed(3)}`);
-  }
+  lines.push(...measuredLines(r, 'quantized'));
   return lines.join('\n');
 }
 

@@ -12,6 +12,10 @@ import { simplifyShapes } from './optimize/simplify-shapes.js';
 import { upgradeOpsetPass } from './optimize/upgrade-opset.js';
 import { convertFp16 } from './fp16/convert-fp16.js';
 import type { Pass } from './pass.js';
+import { mergeNeuronsPass } from './prune/merge-neurons.js';
+import { pruneGlobalPass, pruneL1Pass } from './prune/prune-magnitude.js';
+import { pruneNmPass } from './prune/prune-nm.js';
+import { storeSparsePass } from './prune/storage.js';
 import { quantizeDynamic } from './quantize/quantize-dynamic.js';
 import { quantizeStaticPass } from './quantize/quantize-static.js';
 import { quantizeWeightOnlyPass } from './quantize/quantize-weight-only.js';
@@ -35,6 +39,11 @@ const ALL = [
   quantizeDynamic,
   quantizeStaticPass,
   quantizeWeightOnlyPass,
+  pruneL1Pass,
+  pruneGlobalPass,
+  pruneNmPass,
+  mergeNeuronsPass,
+  storeSparsePass,
 ] as unknown as Pass<never>[];
 
 export const PASSES: ReadonlyMap<string, Pass<never>> = new Map(ALL.map((p) => [p.name, p]));
