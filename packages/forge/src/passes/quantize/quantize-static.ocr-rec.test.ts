@@ -3,8 +3,8 @@
  * raised to opset 13 for per-channel weights, percentile calibration (99.999) on 16 rendered text
  * lines (a different seed from the evaluation lines), valid, every Conv and MatMul an int8 kernel;
  * exact match and CER (ocrAccuracy) in onnxruntime-node and onnxruntime-web (wasm) against the
- * float model. (Min/max calibration keeps rare activation outliers and reads ~94% of lines exactly;
- * percentile reads ~99–100%.)
+ * float model. (Min/max calibration, measured on 100 lines: 98% exact after 16 calibration lines,
+ * 94% after 32 — more data, wider ranges from rare activation outliers; percentile: 99–100%.)
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
