@@ -32,7 +32,7 @@ import { openDataset } from '../../data/index.js';
 import { ocrCorpus } from '../../evaluate/ocr/corpus.js';
 import { preprocessBatch } from '../../evaluate/ocr/preprocess.js';
 import { OCR_DEFAULT_FONTS, renderLine, type RgbImage } from '../../evaluate/ocr/render.js';
-import { getBackend, type Feeds, type Session } from '../../runtime/index.js';
+import { getBackend, type BackendName, type Feeds, type Session } from '../../runtime/index.js';
 import { runPasses } from '../manager.js';
 import { DEFAULT_RECIPE, PASSES } from '../registry.js';
 import { ChannelTracker } from './channel-groups.js';
@@ -42,8 +42,12 @@ const FASHION = '/usr/share/datasets/fashion-mnist';
 const FASHION_DATA = `idx:${FASHION}/t10k-images-idx3-ubyte.gz,labels=${FASHION}/t10k-labels-idx1-ubyte.gz,mean=0.2860,std=0.3530`;
 const CLS_SHAPE = { x: [1, 3, 48, 192] };
 
-async function withSession<T>(bytes: Uint8Array, f: (s: Session) => Promise<T>): Promise<T> {
-  const s = await getBackend('node').createSession(bytes);
+async function withSession<T>(
+  bytes: Uint8Array,
+  f: (s: Session) => Promise<T>,
+  backend: BackendName = 'node',
+): Promise<T> {
+  const s = await getBackend(backend).createSession(bytes);
   try {
     return await f(s);
   } finally {
@@ -58,12 +62,16 @@ const argmax = (p: Float32Array, k: number, n: number) => {
 };
 
 /** The first output of `bytes` on each of `feeds`. */
-function outputsOf(bytes: Uint8Array, feeds: Feeds[]): Promise<Float32Array[]> {
-  return withSession(bytes, async (s) => {
-    const out: Float32Array[] = [];
-    for (const f of feeds) out.push(Object.values(await s.run(f))[0].data as Float32Array);
-    return out;
-  });
+function outputsOf(bytes: Uint8Array, feeds: Feeds[], backend: BackendName = 'node'): Promise<Float32Array[]> {
+  return withSession(
+    bytes,
+    async (s) => {
+      const out: Float32Array[] = [];
+      for (const f of feeds) out.push(Object.values(await s.run(f))[0].data as Float32Array);
+      return out;
+    },
+    backend,
+  );
 }
 
 /** Top-1 on the first 2,000 Fashion-MNIST test images. */
@@ -325,6 +333,13 @@ describe('prune-channels: real models', () => {
       const gap = relativeGap(await outputsOf(serializeModel(dead), feeds), await outputsOf(serializeModel(m), feeds));
       console.log(`ocr-cls with dead channels, pruned at 0.5: probabilities move by ${gap.toExponential(2)}`);
       assert.ok(gap <= 1e-5, `${gap}`);
+      // What edgeforge emits runs on both backends.
+      const wasm = relativeGap(
+        await outputsOf(serializeModel(m), feeds),
+        await outputsOf(serializeModel(m), feeds, 'wasm'),
+      );
+      console.log(`ocr-cls pruned at 0.5, onnxruntime-web (wasm) against node: ${wasm.toExponential(2)}`);
+      assert.ok(wasm <= 1e-4, `${wasm}`);
     },
   );
 });
