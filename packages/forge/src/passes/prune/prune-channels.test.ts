@@ -28,8 +28,9 @@ import {
   type Model,
   type Value,
 } from '@edgeforge/onnx';
-import type { Feeds, HostTensor } from '../../runtime/index.js';
-import { PassOptionError } from '../pass.js';
+import { getBackend, type Feeds, type HostTensor } from '../../runtime/index.js';
+import { runPasses } from '../manager.js';
+import { PassOptionError, type Pass } from '../pass.js';
 import { feed, randn, runModel } from '../testing/fuse-harness.js';
 import { verifyPruned } from './channel-verify.js';
 import { channelGroups, channelsToRemove, pruneChannelsPass, roundHalfEven } from './prune-channels.js';
@@ -525,6 +526,20 @@ describe('prune-channels: options and refusals', () => {
       async () => pruneChannelsPass.run(twoConvs(), parse({ amount: 0.5, opTypes: ['Gemm'] }), {}),
       /no Gemm layer/,
     );
+  });
+
+  it('runs in a recipe through the pass manager (checker after the pass, --verify allows any change)', async () => {
+    const m = twoConvs();
+    const registry = new Map([[pruneChannelsPass.name, pruneChannelsPass as unknown as Pass<never>]]);
+    const feeds = [{ x: feed([1, 3, 6, 6]) }];
+    const verify = { createSession: (bytes: Uint8Array) => getBackend('node').createSession(bytes), feeds };
+    const r = await runPasses(m, [{ pass: 'prune-channels', options: { amount: 0.25, criterion: 'l2' } }], {
+      registry,
+      verify,
+    });
+    assert.equal(r.steps[0].counts['channels removed'], 4);
+    assert.ok(r.paramsAfter < r.paramsBefore);
+    assert.ok(Number.isFinite(r.steps[0].verifiedMaxRelError));
   });
 
   it('amount 0 changes nothing', async () => {
