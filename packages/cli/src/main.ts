@@ -141,6 +141,12 @@ function program(io: Io): Command {
     .option('--op-types <a,b>', 'only quantize these op types')
     .option('--include-nodes <a,b>', 'only quantize these nodes (by name)')
     .option('--exclude-nodes <a,b>', 'leave these nodes (by name) in float')
+    .option(
+      '--auto-exclude <snr-db>',
+      'static: leave the layers that add the most error in float until every output reaches this SNR (dB) against float',
+    )
+    .option('--auto-exclude-max <n>', 'static: at most n layers left in float by --auto-exclude (default 8)')
+    .option('--analyze', 'static: per-layer error table against the float model on the calibration data')
     .option('--no-optimize', 'skip the default optimize recipe that runs first')
     .option('--input-shape <name=dims>', 'fix an input shape, e.g. x=1,3,224,224 (repeatable)', collect, [])
     .option(

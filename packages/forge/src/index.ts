@@ -237,3 +237,25 @@ export {
   type WeightSelection,
   type PrunableWeight,
 } from './passes/prune/select.js';
+export {
+  quantizeStaticPass,
+  quantizeStatic,
+  parseQuantizeStaticOptions,
+  QUANTIZE_STATIC,
+  DEFAULT_ACTIVATION_TYPE,
+  type QuantizeStaticOptions,
+  type QuantizeStaticPassOptions,
+  type StaticQuantization,
+} from './passes/quantize/quantize-static.js';
+export {
+  calibrate,
+  percentileRange,
+  entropyRange,
+  CALIBRATION_METHODS,
+  type CalibrationMethod,
+  type CalibrateOptions,
+  type CalibrationResult,
+  type TensorRange,
+} from './passes/quantize/calibrate.js';
+export { layerErrors, outputSnr, type LayerError } from './passes/quantize/layer-errors.js';
+export { quantizeStaticAuto, type AutoExcludeOptions, type AutoExcludeResult } from './passes/quantize/auto-exclude.js';

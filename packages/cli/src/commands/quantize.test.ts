@@ -105,6 +105,48 @@ describe('edgeforge quantize', () => {
     assert.ok(j.steps.at(-1)!.counts['Conv quantized'] >= 2);
   });
 
+  it('--analyze prints the per-layer error table; --auto-exclude leaves the worst layers in float', async () => {
+    const out = join(tmp, 'mnist-int8-mixed.onnx');
+    const r = await run(
+      'quantize',
+      MNIST,
+      '-o',
+      out,
+      '--mode',
+      'static',
+      '--calib',
+      mnistTrain(),
+      '--calib-limit',
+      '64',
+      '--analyze',
+      '--auto-exclude',
+      '80',
+      '--auto-exclude-max',
+      '2',
+      '--data',
+      mnistTest(),
+      '--limit',
+      '300',
+      '--json',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as QuantizeJson & {
+      layers: { node: string; snrDb: number; inputSnrDb: number }[];
+      steps: { notes?: string[] }[];
+    };
+    const loses = (l: { snrDb: number; inputSnrDb: number }) =>
+      (Number.isFinite(l.inputSnrDb) ? l.inputSnrDb : 100) - l.snrDb;
+    console.log(`mnist --analyze: ${j.layers.map((l) => `${l.node} ${loses(l).toFixed(1)} dB`).join(', ')}`);
+    // 80 dB is out of reach for int8: the cap of two float layers is what stops it.
+    const notes = j.steps.at(-1)!.notes!.join('\n');
+    assert.match(notes, /auto-exclude: 2 layer\(s\) in float/);
+    assert.ok(j.layers.length >= 2, 'a row per quantized layer');
+    for (let i = 1; i < j.layers.length; i++) assert.ok(loses(j.layers[i - 1]) >= loses(j.layers[i]), 'worst first');
+    const bad = await run('quantize', MNIST, '-o', join(tmp, 'x.onnx'), '--mode', 'dynamic', '--analyze');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /needs --mode static/);
+  });
+
   it('--mode dynamic and weight-only on the text classifier: smaller, top-1 within 1 pt', async () => {
     for (const [mode, extra, maxRatio] of [
       ['dynamic', [], 0.35],

@@ -8,7 +8,7 @@ import {
 } from '@edgeforge/forge';
 import { UsageError } from '../errors.js';
 import { parseInputShapes } from '../load.js';
-import { bytes, count, json, pct } from '../output.js';
+import { bytes, count, json, pct, table } from '../output.js';
 import { fidelityTable, int } from './measure.js';
 
 /** Flags as commander hands them over (strings; validated here or by the pass). */
@@ -42,6 +42,9 @@ export interface QuantizeFlags {
   backend?: string;
   report?: string;
   json?: boolean;
+  analyze?: boolean;
+  autoExclude?: string;
+  autoExcludeMax?: string;
 }
 
 export type FlagKind = 'string' | 'number' | 'int' | 'boolean' | 'list';
@@ -65,6 +68,8 @@ const FLAG_OPTIONS: FlagTable<QuantizeMode> = {
   opTypes: ['opTypes', 'list', ['dynamic', 'static', 'weight-only']],
   includeNodes: ['includeNodes', 'list', ['dynamic', 'static', 'weight-only']],
   excludeNodes: ['excludeNodes', 'list', ['dynamic', 'static', 'weight-only', 'fp16']],
+  autoExclude: ['autoExcludeSnrDb', 'number', ['static']],
+  autoExcludeMax: ['autoExcludeMax', 'int', ['static']],
 };
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -142,6 +147,23 @@ function human(r: QuantizeResult): string {
     for (const n of q.notes.slice(0, 20)) lines.push(`  ${n}`);
     if (q.notes.length > 20) lines.push(`  … ${q.notes.length - 20} more (--json)`);
   }
+  if (r.layers) {
+    const db = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '∞');
+    lines.push('', 'per-layer error against the float model (worst first: SNR the layer itself loses)');
+    lines.push(
+      table(
+        [
+          ['node', 'op', 'SNR dB', 'input SNR dB', 'loses dB', 'cosine'],
+          ...r.layers.slice(0, 20).map((l) => {
+            const inSnr = Number.isFinite(l.inputSnrDb) ? l.inputSnrDb : 100;
+            return [l.node, l.opType, db(l.snrDb), db(l.inputSnrDb), (inSnr - l.snrDb).toFixed(1), l.cosine.toFixed(5)];
+          }),
+        ],
+        { align: ['l', 'l', 'r', 'r', 'r', 'r'] },
+      ),
+    );
+    if (r.layers.length > 20) lines.push(`  … ${r.layers.length - 20} more (--json)`);
+  }
   lines.push(...measuredLines(r, 'quantized'));
   return lines.join('\n');
 }
@@ -170,6 +192,7 @@ export async function quantizeCommand(input: string, f: QuantizeFlags): Promise<
     ...(f.data ? { data: f.data } : {}),
     ...(limit ? { limit } : {}),
     latency: !!f.latency,
+    ...(f.analyze ? { analyze: true } : {}),
     backend: (f.backend ?? 'node') as 'node' | 'wasm',
   });
   if (f.report && r.comparison) await writeReport(f.report, r.comparison);
