@@ -165,7 +165,10 @@ function program(io: Io): Command {
     .argument('<model>', 'ONNX model file')
     .requiredOption('-o, --output <file>', 'output model file')
     .requiredOption('--method <m>', 'l1 | global | nm | channels | merge')
-    .option('--amount <x>', 'fraction to prune in [0,1] (l1, global: weights; channels: output channels)')
+    .option(
+      '--amount <x>',
+      'fraction to prune (l1, global: of the weights, in [0,1]; channels: of each channel group, in [0,1))',
+    )
     .option('--pattern <n:m>', 'keep n of every m weights along the input channels (nm; default 2:4)')
     .option('--criterion <c>', 'channel importance (channels): l1 | l2 | bn-scale')
     .option('--min-channels <n>', 'leave layers with fewer output channels alone (channels)')

@@ -259,3 +259,15 @@ export {
 } from './passes/quantize/calibrate.js';
 export { layerErrors, outputSnr, type LayerError } from './passes/quantize/layer-errors.js';
 export { quantizeStaticAuto, type AutoExcludeOptions, type AutoExcludeResult } from './passes/quantize/auto-exclude.js';
+export {
+  pruneChannelsPass,
+  pruneChannels,
+  parsePruneChannelsOptions,
+  channelGroups,
+  channelsToRemove,
+  PRUNE_CHANNELS,
+  CHANNEL_CRITERIA,
+  type PruneChannelsOptions,
+  type ChannelCriterion,
+  type ChannelGroupSummary,
+} from './passes/prune/prune-channels.js';

@@ -23,7 +23,7 @@ interface QuantizeJson {
   mode: string;
   bytesBefore: number;
   bytesAfter: number;
-  steps: { pass: string; counts: Record<string, number> }[];
+  steps: { pass: string; counts: Record<string, number>; notes?: string[] }[];
   comparison?: {
     accuracy?: { a: number; b: number };
     fidelity?: { perOutput: { cosine: number; argmaxAgreement?: number }[] };
@@ -130,10 +130,7 @@ describe('edgeforge quantize', () => {
       '--json',
     );
     assert.equal(r.code, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as QuantizeJson & {
-      layers: { node: string; snrDb: number; inputSnrDb: number }[];
-      steps: { notes?: string[] }[];
-    };
+    const j = JSON.parse(r.stdout) as QuantizeJson & { layers: { node: string; snrDb: number; inputSnrDb: number }[] };
     const loses = (l: { snrDb: number; inputSnrDb: number }) =>
       (Number.isFinite(l.inputSnrDb) ? l.inputSnrDb : 100) - l.snrDb;
     console.log(`mnist --analyze: ${j.layers.map((l) => `${l.node} ${loses(l).toFixed(1)} dB`).join(', ')}`);

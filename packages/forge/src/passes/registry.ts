@@ -14,6 +14,7 @@ import { convertFp16 } from './fp16/convert-fp16.js';
 import type { Pass } from './pass.js';
 import { mergeNeuronsPass } from './prune/merge-neurons.js';
 import { pruneGlobalPass, pruneL1Pass } from './prune/prune-magnitude.js';
+import { pruneChannelsPass } from './prune/prune-channels.js';
 import { pruneNmPass } from './prune/prune-nm.js';
 import { storeSparsePass } from './prune/storage.js';
 import { quantizeDynamic } from './quantize/quantize-dynamic.js';
@@ -42,6 +43,7 @@ const ALL = [
   pruneL1Pass,
   pruneGlobalPass,
   pruneNmPass,
+  pruneChannelsPass,
   mergeNeuronsPass,
   storeSparsePass,
 ] as unknown as Pass<never>[];
