@@ -4,7 +4,7 @@
  * written).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -86,6 +86,28 @@ describe('edgeforge prune', () => {
     assert.match(r.stdout, /gzip [\d.]+ (MiB|KiB) → [\d.]+ (MiB|KiB) \(0\.\d+×\)/);
     assert.match(r.stdout, /fc1\.weight\s+30\.00%/);
     assert.match(r.stdout, /top-1 \d+\.\d+% → \d+\.\d+%/);
+  });
+
+  it('combines with optimize and quantize passes in one recipe', async () => {
+    const recipe = join(tmp, 'prune-quantize.yaml');
+    writeFileSync(
+      recipe,
+      'passes:\n  - fuse-bn-into-conv\n  - prune-global: { amount: 0.5 }\n  - quantize-dynamic: { opTypes: [MatMul, Gemm] }\n',
+    );
+    const out = join(tmp, 'mnist-pq.onnx');
+    const r = await run('optimize', MNIST, '-o', out, '--recipe', recipe, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { steps: { pass: string; counts: Record<string, number> }[] };
+    assert.deepEqual(
+      j.steps.map((s) => s.pass),
+      ['fuse-bn-into-conv', 'prune-global', 'quantize-dynamic'],
+    );
+    assert.equal(j.steps[2].counts['weights quantized'], 2);
+    const e = await run('eval', out, '--data', mnistTest(), '--limit', '500', '--json');
+    assert.equal(e.code, 0, e.stderr);
+    const top1 = (JSON.parse(e.stdout) as { task: { top1: number } }).task.top1;
+    console.log(`mnist prune-global 50% + dynamic int8 (recipe): top-1 ${top1} on 500 test digits`);
+    assert.ok(top1 >= 0.97, `top-1 ${top1}`);
   });
 
   it('bad input: one line, exit code, nothing written', async () => {
