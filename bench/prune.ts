@@ -45,7 +45,7 @@ try {
       return { params: summarizeModel(m).parameters.total, macs: modelMacs(m).total };
     };
     const probe = await node.createSession(base);
-    const ds = await openDataset('synthetic:seed=5,count=1', { inputs: probe.inputs, batchSize: batch, shapes });
+    const ds = await openDataset(`synthetic:seed=5,count=${batch}`, { inputs: probe.inputs, batchSize: batch, shapes });
     await probe.release();
     let feeds;
     for await (const b of ds.batches()) feeds = b.inputs;
