@@ -5,7 +5,7 @@
  * interleaved in this one process (ratio < 1: pruned is faster). Accuracy before fine-tuning is
  * measured in the tests; recovering it is distillation's job.
  *
- *   node --import tsx --conditions=source bench/prune.ts [--iterations 100] [--batch 1] [--json]
+ *   node --import tsx --conditions=source bench/prune.ts [--iterations 100] [--batch 1] [--threads 1] [--json]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,8 @@ const args = process.argv.slice(2);
 const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const iterations = Number(flag('--iterations')) || 100;
 const batch = Number(flag('--batch')) || 1;
+// One intra-op thread by default: on a shared 2-core machine that is what stays comparable.
+const threads = Number(flag('--threads')) || 1;
 const asJson = args.includes('--json');
 
 const CASES = [
@@ -55,14 +57,14 @@ try {
       const r = await pruneModel(c.path(), out, {
         method: 'channels',
         passOptions: { amount },
-        inputShapes: { [c.input]: [1, ...c.shape] },
+        inputShapes: shapes,
         data: false,
       });
       const p = await benchPair(
         node,
         { model: base, feeds: feeds! },
         { model: out, feeds: feeds! },
-        { iterations, warmup: 10 },
+        { iterations, warmup: 10, threads },
       );
       const s = stats(out);
       rows.push({
@@ -88,6 +90,6 @@ else {
   const w = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   for (const r of cells) console.log(r.map((x, i) => (i < 1 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  '));
   console.log(
-    `\nlatencyRatio = p50(pruned) / p50(float after the same optimize recipe), onnxruntime-node, batch ${batch}, interleaved`,
+    `\nlatencyRatio = p50(pruned) / p50(float after the same optimize recipe), onnxruntime-node, batch ${batch}, ${threads} thread(s), interleaved`,
   );
 }
