@@ -1,7 +1,8 @@
 /**
  * quantize-dynamic on small built graphs: MatMul, Gemm (transA/transB, bias, alpha/beta), Conv 2-D,
- * 1-D and depthwise, with and without bias, per channel (the default) and per tensor, int8 and
- * uint8 weights, reduced range; LSTM and embedding Gather (in the default op types); weights in
+ * 1-D and depthwise (Conv named in opTypes), with and without bias, per channel (the default) and
+ * per tensor, int8 and uint8 weights, reduced range; LSTM and embedding Gather (in the default op
+ * types; Conv is not: by default Convs stay float with one note); weights in
  * Constant nodes inside If branches; a shared activation and a shared weight; an opset-9 model
  * raised to 11. Every result passes the checker, runs on onnxruntime-node
  * (full optimizations) and -web (wasm), and stays within the worst-case error of its
@@ -36,7 +37,12 @@ import { getBackend, type Feeds, type HostTensor } from '../../runtime/index.js'
 import { PassOptionError } from '../pass.js';
 import { runNode } from '../testing/exact-harness.js';
 import { assertValid, feed, randT, runModel } from '../testing/fuse-harness.js';
-import { DEFAULT_DYNAMIC_OP_TYPES, quantizeDynamic, type QuantizeDynamicOptions } from './quantize-dynamic.js';
+import {
+  DEFAULT_DYNAMIC_OP_TYPES,
+  DYNAMIC_OP_TYPES,
+  quantizeDynamic,
+  type QuantizeDynamicOptions,
+} from './quantize-dynamic.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'quantize-dynamic-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -151,6 +157,8 @@ function transpose(w: Float32Array, r: number, c: number): Float32Array {
 }
 
 const data = (v: Value | Tensor) => toFloat32(v instanceof Value ? v.const! : v);
+/** Every op type, Conv included (it is not in the default). */
+const ALL_OPS = [...DYNAMIC_OP_TYPES];
 
 describe('quantize-dynamic: MatMul', () => {
   for (const raw of [
@@ -323,7 +331,7 @@ describe('quantize-dynamic: Conv', () => {
       { weightType: 'uint8', perChannel: false },
       { weightType: 'uint8' },
     ]) {
-      it(`Conv ${c.name} ${JSON.stringify(raw)}`, async () => {
+      it(`Conv ${c.name} ${JSON.stringify(raw)} (opTypes: Conv)`, async () => {
         const b = new GraphBuilder('g');
         const x = b.input('x', DataType.FLOAT, c.x);
         const inputs = [x, b.initializer('W', randT(c.w))];
@@ -331,8 +339,9 @@ describe('quantize-dynamic: Conv', () => {
         b.output(b.op('Conv', inputs, c.attrs as Record<string, number | number[]>, { name: 'conv' }), 'y');
         const model = b.model({ opset: 13 });
         const feeds = { x: feed(c.x) };
-        const { q, report, float, node, wasm } = await quantizeAndRun(model, feeds, raw);
+        const { q, report, float, node, wasm } = await quantizeAndRun(model, feeds, { ...raw, opTypes: ['Conv'] });
         assert.equal(report.counts['Conv → ConvInteger'], 1);
+        assert.equal(report.notes, undefined);
         assert.deepEqual(opsOf(q), [
           'DynamicQuantizeLinear',
           'Mul',
@@ -516,7 +525,7 @@ describe('quantize-dynamic: structure', () => {
     const model = b.model({ opset: 16 });
     for (const c of [true, false]) {
       const feeds = { x: feed([2, 6]), cond: { type: 'bool' as const, dims: [], data: Uint8Array.of(c ? 1 : 0) } };
-      const { q, report } = await quantizeAndRun(model, feeds, { perChannel: false });
+      const { q, report } = await quantizeAndRun(model, feeds, { perChannel: false, opTypes: ALL_OPS });
       assert.equal(report.counts['MatMul → MatMulInteger'], 1);
       assert.equal(report.counts['Conv → ConvInteger'], 1);
       const [t, e] = q.graph
@@ -561,7 +570,10 @@ describe('quantize-dynamic: structure', () => {
     b.output(b.op('Slice', [clipped], { starts: [1], ends: [7], axes: [2] }), 'out');
     const model = b.model({ opset: 9 });
     const feeds = { x: feed([1, 3, 8, 8]) };
-    const { q, report, float, node, wasm } = await quantizeAndRun(model, feeds, { perChannel: false });
+    const { q, report, float, node, wasm } = await quantizeAndRun(model, feeds, {
+      perChannel: false,
+      opTypes: ['Conv'],
+    });
     assert.equal(q.opset, 11);
     assert.ok(q.irVersion >= 6);
     const upgraded = Object.entries(report.counts).filter(([k]) => k.startsWith('opset upgrade'));
@@ -633,6 +645,67 @@ describe('quantize-dynamic: what stays float, refusals, options', () => {
     assert.doesNotMatch(r3.notes!.join('\n'), /LSTM/);
   });
 
+  it('by default Convs (main graph and If branches) stay float with one note; MatMul is quantized', async () => {
+    const b = new GraphBuilder('g');
+    const x = b.input('x', DataType.FLOAT, [1, 3, 8, 8]);
+    const c1 = b.op('Conv', [x, b.initializer('W1', randT([4, 3, 3, 3]))], { pads: [1, 1, 1, 1] }, { name: 'c1' });
+    const c2 = b.op('Conv', [c1, b.initializer('W2', randT([4, 4, 1, 1]))], {}, { name: 'c2' });
+    const cond = b.input('cond', DataType.BOOL, []);
+    const branch = (name: string) => {
+      const bb = new GraphBuilder(new Graph(name));
+      bb.output(bb.op('Conv', [c2, bb.constant(randT([2, 4, 1, 1]), `${name}_W`)]), undefined, DataType.FLOAT);
+      return bb.graph;
+    };
+    b.output(b.op('If', [cond], { then_branch: branch('then'), else_branch: branch('else') }), 'y');
+    const flat = b.op('Reshape', [
+      c2,
+      b.initializer('shape', new MemoryTensor(DataType.INT64, [2], BigInt64Array.of(1n, -1n))),
+    ]);
+    b.output(b.op('MatMul', [flat, b.initializer('Wm', randT([256, 5]))], {}, { name: 'mm' }), 'z');
+    const model = b.model({ opset: 16 });
+    const feeds = {
+      x: feed([1, 3, 8, 8]),
+      cond: { type: 'bool' as const, dims: [], data: Uint8Array.of(1) },
+    };
+    const { q, report, float, node } = await quantizeAndRun(model, feeds);
+    assert.deepEqual(report.counts, {
+      'DynamicQuantizeLinear added': 1,
+      'weights quantized': 1,
+      'MatMul → MatMulInteger': 1,
+    });
+    assert.equal(countOp(q, 'Conv'), 4);
+    assert.equal(countOp(q, 'ConvInteger'), 0);
+    const convNotes = report.notes!.filter((s) => /Conv/.test(s));
+    console.log(convNotes.join('\n'));
+    assert.deepEqual(convNotes, [
+      "4 Conv left float: dynamic ConvInteger runs slower than float on onnxruntime's CPU (3–23× in " +
+        'bench/quantize.ts); use --mode static for CNNs, or add Conv to opTypes to store them int8 anyway',
+    ]);
+    // The Convs compute what they did in float (up to onnxruntime's fused float kernels).
+    const fy = float.y.data as Float32Array;
+    const ny = node.y.data as Float32Array;
+    const gap = Math.max(...fy.map((v, i) => Math.abs(v - ny[i]))) / Math.max(...fy.map(Math.abs));
+    assert.ok(gap < 1e-5, `float Convs differ by ${gap} of max |y|`);
+    // Naming Conv rewrites all four, without the note.
+    const all = loadModelFromBytes(serializeModel(model));
+    const r2 = await quantizeDynamic.run(all, options({ opTypes: ALL_OPS }), {});
+    assertValid(all);
+    assert.equal(r2.counts['Conv → ConvInteger'], 4);
+    assert.ok(!(r2.notes ?? []).some((s) => /Conv/.test(s)), (r2.notes ?? []).join('\n'));
+    // A Conv-only model by default: nothing to rewrite, the note alone.
+    const cb = new GraphBuilder('g');
+    const cx = cb.input('x', DataType.FLOAT, [1, 3, 8, 8]);
+    cb.output(cb.op('Conv', [cx, cb.initializer('W', randT([4, 3, 3, 3]))]), 'y');
+    const convOnly = cb.model({ opset: 13 });
+    const r3 = await quantizeDynamic.run(convOnly, options(), {});
+    assert.deepEqual(r3.counts, {});
+    assert.deepEqual(
+      r3.notes,
+      convNotes.map((s) => s.replace(/^4 /, '1 ')),
+    );
+    assert.deepEqual(opsOf(convOnly), ['Conv']);
+  });
+
   it('refuses an already quantized model (QDQ, or its own output)', async () => {
     const b = new GraphBuilder('g');
     const x = b.input('x', DataType.FLOAT, [2, 4]);
@@ -652,12 +725,12 @@ describe('quantize-dynamic: what stays float, refusals, options', () => {
   });
 
   it('validates options', () => {
-    // Defaults: per channel, every op type (ORT's quantize_dynamic covers LSTM and Gather too).
+    // Defaults: per channel, every op type but Conv (ORT's quantize_dynamic covers LSTM and Gather too).
     assert.deepEqual(options(), {
       weightType: 'int8',
       perChannel: true,
       reduceRange: false,
-      opTypes: ['MatMul', 'Gemm', 'Conv', 'LSTM', 'Gather'],
+      opTypes: ['MatMul', 'Gemm', 'LSTM', 'Gather'],
       excludeNodes: [],
       includeNodes: [],
     });

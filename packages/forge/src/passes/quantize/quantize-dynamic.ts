@@ -24,11 +24,15 @@
  * `com.microsoft.DynamicQuantizeMatMul` when the session loads; Conv stays as written (slower than
  * float on CPU: ConvInteger has no fast path, contract §4).
  *
- * Defaults: every op type above (as ORT's `quantize_dynamic`) and one scale per output channel
- * (unlike ORT, whose default is one per tensor). BatchNorm-folded CNN weights (PP-OCR, Silero) need
- * per-channel scales: one scale per tensor erases their small channels (PP-OCR rec reads no line,
- * Silero v5 drifts at 8 kHz), while per channel matches float. `perChannel: false` gives ORT's
- * per-tensor layout; `opTypes` narrows what is rewritten.
+ * Defaults: MatMul, Gemm, LSTM and Gather — not Conv, unlike ORT's `quantize_dynamic` — and one
+ * scale per output channel (unlike ORT, whose default is one per tensor). Conv is rewritten only
+ * when `opTypes` names it: dynamic ConvInteger ran 3–23× slower than the float model on
+ * onnxruntime-node's CPU (bench/quantize.ts: fashion-resnet 22.9×, mnist-cnn 3.7×, PP-OCR
+ * 3.1–6.4×, Silero v5 1.24×), where static QDQ Conv is faster than float; Convs left out get one
+ * note pointing to static mode. BatchNorm-folded CNN weights (PP-OCR, Silero) need per-channel
+ * scales when Conv is quantized: one scale per tensor erases their small channels (PP-OCR rec
+ * reads no line, Silero v5 drifts at 8 kHz), while per channel matches float. `perChannel: false`
+ * gives ORT's per-tensor layout; `opTypes` chooses what is rewritten.
  *
  * Weights: int8 symmetric (zero point 0, [−127, 127], scale absmax/127) by default; `uint8` is
  * asymmetric; `reduceRange` uses 7 bits (for CPUs without VNNI, contract §3). Per channel means one
@@ -51,7 +55,8 @@
  * Left in float, with a note: MatMul/Gemm whose B is not constant (ORT's `MatMulConstBOnly`),
  * weights that are not float32, MatMul B of rank 1, Conv weights of rank < 3, LSTMs with computed
  * weights or `layout = 1`, nodes excluded by the options, LSTMs when `opTypes` leaves LSTM out,
- * GRU and RNN (no onnxruntime kernel). Refused: a model that is already quantized (it has
+ * Convs when `opTypes` leaves Conv out (the default; one note for all), GRU and RNN (no
+ * onnxruntime kernel). Refused: a model that is already quantized (it has
  * QuantizeLinear, DequantizeLinear, MatMulInteger, ConvInteger, QLinear*, MatMulNBits, …).
  */
 import { refuseQuantized } from './already-quantized.js';
@@ -78,8 +83,11 @@ export const QUANTIZE_DYNAMIC = 'quantize-dynamic';
 /** Op types this mode can rewrite. */
 export const DYNAMIC_OP_TYPES = ['MatMul', 'Gemm', 'Conv', 'LSTM', 'Gather'] as const;
 export type DynamicOpType = (typeof DYNAMIC_OP_TYPES)[number];
-/** Rewritten unless `opTypes` says otherwise: all of them, as ORT's `quantize_dynamic`. */
-export const DEFAULT_DYNAMIC_OP_TYPES: readonly DynamicOpType[] = ['MatMul', 'Gemm', 'Conv', 'LSTM', 'Gather'];
+/**
+ * Rewritten unless `opTypes` says otherwise: all but Conv (dynamic ConvInteger runs slower than
+ * float on onnxruntime's CPU; static QDQ is the fast int8 Conv).
+ */
+export const DEFAULT_DYNAMIC_OP_TYPES: readonly DynamicOpType[] = ['MatMul', 'Gemm', 'LSTM', 'Gather'];
 
 export interface QuantizeDynamicOptions {
   /** Weight type: 'int8' (symmetric, default) or 'uint8' (asymmetric). */
@@ -88,7 +96,7 @@ export interface QuantizeDynamicOptions {
   perChannel: boolean;
   /** 7-bit weights (VPMADDUBSW saturation on x86 without VNNI). */
   reduceRange: boolean;
-  /** Op types to rewrite (default DEFAULT_DYNAMIC_OP_TYPES: all). */
+  /** Op types to rewrite (default DEFAULT_DYNAMIC_OP_TYPES: all but Conv). */
   opTypes: DynamicOpType[];
   /** Node names to leave in float. */
   excludeNodes: string[];
@@ -531,10 +539,13 @@ function findCandidates(model: Model, o: QuantizeDynamicOptions, changes: Change
   const seen = new Set<string>();
   const out: Candidate[] = [];
   const recurrent = new Map<string, number>();
+  const convOff = !o.opTypes.includes('Conv');
+  let floatConvs = 0;
   for (const g of graphAndSubgraphs(model.graph)) {
     for (const n of g) {
       if (!isOnnx(n)) continue;
       if (n.name) seen.add(n.name);
+      if (convOff && n.opType === 'Conv') floatConvs++;
       const lstmOff = n.opType === 'LSTM' && !o.opTypes.includes('LSTM');
       if (lstmOff || n.opType === 'GRU' || n.opType === 'RNN') {
         recurrent.set(n.opType, (recurrent.get(n.opType) ?? 0) + 1);
@@ -557,6 +568,11 @@ function findCandidates(model: Model, o: QuantizeDynamicOptions, changes: Change
         (op === 'LSTM'
           ? "add 'LSTM' to opTypes for com.microsoft.DynamicQuantizeLSTM)"
           : 'onnxruntime has no dynamic int8 kernel)'),
+    );
+  if (floatConvs)
+    changes.note(
+      `${floatConvs} Conv left float: dynamic ConvInteger runs slower than float on onnxruntime's CPU ` +
+        '(3–23× in bench/quantize.ts); use --mode static for CNNs, or add Conv to opTypes to store them int8 anyway',
     );
   for (const [key, list] of [
     ['includeNodes', o.includeNodes],
@@ -613,12 +629,12 @@ export function quantizeDynamicModel(model: Model, o: QuantizeDynamicOptions): P
   return changes.report();
 }
 
-/** Dynamic (IntegerOps) quantization of MatMul, Gemm, Conv, LSTM and embedding weights, after ORT's `quantize_dynamic`. */
+/** Dynamic (IntegerOps) quantization of MatMul, Gemm, LSTM, embedding (and on request Conv) weights, after ORT's `quantize_dynamic`. */
 export const quantizeDynamic: Pass<QuantizeDynamicOptions> = {
   name: QUANTIZE_DYNAMIC,
   family: 'quantize',
   description:
-    'Quantize MatMul/Gemm/Conv/LSTM weights and embedding tables to int8 per channel, their inputs at run time (DynamicQuantizeLinear + integer ops)',
+    'Quantize MatMul/Gemm/LSTM weights and embedding tables (Conv on request: slower than float on CPU) to int8 per channel, their inputs at run time (DynamicQuantizeLinear + integer ops)',
   // A second run refuses: the model is then quantized.
   idempotent: false,
   // Fidelity is measured by `edgeforge quantize` and the tests, not bounded per pass.
