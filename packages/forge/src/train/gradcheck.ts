@@ -1,0 +1,151 @@
+/**
+ * Test helper: checks the gradients of a training graph against central finite differences, both
+ * computed by onnxruntime-node (float64 where the ops allow it, float32 otherwise).
+ */
+import {
+  DataType,
+  GraphBuilder,
+  MemoryTensor,
+  checkModel,
+  inferShapes,
+  loadModelFromBytes,
+  serializeModel,
+  shapeOf,
+  toTypedArray,
+  type Model,
+  type Tensor,
+} from '@edgeforge/onnx';
+import { nodeBackend } from '../runtime/node.js';
+import type { Feeds, HostTensor, Session } from '../runtime/types.js';
+import { buildTrainingGraph, type TrainingGraphOptions } from './autodiff.js';
+
+/** Deterministic uniform numbers in [0, 1) (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A float tensor of uniform values in [lo, hi). */
+export function randomTensor(dtype: number, dims: number[], rand: () => number, lo = -1, hi = 1): MemoryTensor {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const data = dtype === DataType.DOUBLE ? new Float64Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = lo + (hi - lo) * rand();
+  return new MemoryTensor(dtype, dims, data);
+}
+
+export function hostTensor(t: Tensor): HostTensor {
+  const data = toTypedArray(t);
+  const type = t.dtype === DataType.DOUBLE ? 'float64' : t.dtype === DataType.INT64 ? 'int64' : 'float32';
+  return { type, dims: [...t.dims], data: data as HostTensor['data'] };
+}
+
+/**
+ * Appends `loss = ReduceSum(output · R)` with a fixed random R, so every element of `output` gets a
+ * different, non-trivial gradient. The output's shape must be static.
+ */
+export function weightedSumLoss(model: Model, output: string, seed = 7): string {
+  const g = model.graph;
+  inferShapes(model, { valueInfo: false });
+  const y = g.findValue(output)!;
+  const shape = shapeOf(y.type);
+  if (!shape || shape.some((d) => typeof d !== 'number'))
+    throw new Error(`weightedSumLoss: '${output}' needs a static shape`);
+  const b = new GraphBuilder(g);
+  const dtype = (y.type as { elemType: number }).elemType;
+  const r = b.initializer(g.freshName('loss_weights'), randomTensor(dtype, shape as number[], rng(seed)));
+  const loss = b.op('ReduceSum', [b.op('Mul', [y, r])], { keepdims: 0 });
+  b.output(loss, 'loss', dtype, []);
+  return 'loss';
+}
+
+export interface GradCheckResult {
+  param: string;
+  /** Max |analytic − numeric| over the checked elements. */
+  maxAbsError: number;
+  /** maxAbsError divided by the largest |numeric| gradient (or 1 if that is smaller). */
+  maxRelError: number;
+  checked: number;
+}
+
+/** The forward model with `names` as graph inputs instead of initializers. */
+function paramsAsInputs(model: Model, names: string[]): Model {
+  const m = loadModelFromBytes(serializeModel(model));
+  for (const name of names) {
+    const v = m.graph.initializers.get(name)!;
+    m.graph.removeInitializer(name, true);
+    v.const = undefined;
+    m.graph.addInput(v);
+  }
+  return m;
+}
+
+async function session(model: Model): Promise<Session> {
+  const errors = checkModel(model).filter((i) => i.severity === 'error');
+  if (errors.length) throw new Error(`checker: ${errors.map((e) => e.message).join('; ')}`);
+  return nodeBackend.createSession(serializeModel(model), { threads: 1, graphOptimization: 'disabled' });
+}
+
+/**
+ * Builds the training graph of `model` for `loss`, runs it once, and compares each gradient with
+ * central differences of the forward loss (`eps` steps) on up to `maxElements` elements per parameter.
+ * `params` picks the initializers to differentiate (default: the autodiff's own choice).
+ */
+export async function gradCheck(
+  model: Model,
+  loss: string,
+  feeds: Feeds,
+  opts: { params?: string[]; eps?: number; maxElements?: number; training?: TrainingGraphOptions } = {},
+): Promise<GradCheckResult[]> {
+  const only = opts.params;
+  const training = only ? { ...opts.training, trainable: (name: string) => only.includes(name) } : opts.training;
+  const tg = buildTrainingGraph(model, loss, training);
+  const params = tg.params;
+  if (params.length === 0) throw new Error('gradCheck: nothing to train');
+  const train = await session(tg.model);
+  const fwd = await session(
+    paramsAsInputs(
+      model,
+      params.map((p) => p.name),
+    ),
+  );
+  try {
+    const values: Feeds = { ...feeds };
+    for (const p of params) values[p.name] = hostTensor(p.init);
+    const out = await train.run(values);
+    const eps = opts.eps ?? 1e-6;
+    const results: GradCheckResult[] = [];
+    for (const p of params) {
+      const analytic = out[p.grad].data as Float32Array | Float64Array;
+      const base = values[p.name].data as Float32Array | Float64Array;
+      const n = base.length;
+      const step = Math.max(1, Math.floor(n / (opts.maxElements ?? 64)));
+      let maxAbs = 0;
+      let maxNum = 0;
+      let checked = 0;
+      for (let i = 0; i < n; i += step) {
+        const orig = base[i];
+        const lossAt = async (x: number) => {
+          const copy = base.slice();
+          copy[i] = x;
+          const r = await fwd.run({ ...values, [p.name]: { ...values[p.name], data: copy } }, [tg.loss]);
+          return Number((r[tg.loss].data as Float64Array)[0]);
+        };
+        const numeric = ((await lossAt(orig + eps)) - (await lossAt(orig - eps))) / (2 * eps);
+        maxAbs = Math.max(maxAbs, Math.abs(numeric - analytic[i]));
+        maxNum = Math.max(maxNum, Math.abs(numeric));
+        checked++;
+      }
+      results.push({ param: p.name, maxAbsError: maxAbs, maxRelError: maxAbs / Math.max(1, maxNum), checked });
+    }
+    return results;
+  } finally {
+    await train.release();
+    await fwd.release();
+  }
+}

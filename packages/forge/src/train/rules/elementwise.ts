@@ -1,0 +1,147 @@
+/** Gradient rules of elementwise ops: arithmetic with broadcasting and activations. */
+import type { Node, Value } from '@edgeforge/onnx';
+import type { GradContext, GradientRule } from '../autodiff.js';
+
+const input = (n: Node, i: number): Value => n.inputs[i]!;
+
+/** `Where(cond, g, 0)`: the gradient passes where the condition holds (`like` gives the float type). */
+function mask(ctx: GradContext, cond: Value, g: Value, like: Value): Value {
+  return ctx.op('Where', [cond, g, ctx.scalar(0, like)]);
+}
+
+const add: GradientRule = (ctx, n, [g], needs) => [
+  needs[0] ? ctx.reduceTo(g!, input(n, 0), n.outputs[0], n) : null,
+  needs[1] ? ctx.reduceTo(g!, input(n, 1), n.outputs[0], n) : null,
+];
+
+const sub: GradientRule = (ctx, n, [g], needs) => [
+  needs[0] ? ctx.reduceTo(g!, input(n, 0), n.outputs[0], n) : null,
+  needs[1] ? ctx.reduceTo(ctx.op('Neg', [g!]), input(n, 1), n.outputs[0], n) : null,
+];
+
+const mul: GradientRule = (ctx, n, [g], needs) => [
+  needs[0] ? ctx.reduceTo(ctx.mul(g!, input(n, 1)), input(n, 0), n.outputs[0], n) : null,
+  needs[1] ? ctx.reduceTo(ctx.mul(g!, input(n, 0)), input(n, 1), n.outputs[0], n) : null,
+];
+
+// y = a / b: da = g / b, db = -g * y / b.
+const div: GradientRule = (ctx, n, [g], needs) => {
+  const [a, b] = [input(n, 0), input(n, 1)];
+  const y = n.outputs[0];
+  const ga = needs[0] || needs[1] ? ctx.op('Div', [g!, b]) : null;
+  return [
+    needs[0] ? ctx.reduceTo(ga!, a, y, n) : null,
+    needs[1] ? ctx.reduceTo(ctx.op('Neg', [ctx.mul(ga!, y)]), b, y, n) : null,
+  ];
+};
+
+const neg: GradientRule = (ctx, _n, [g]) => [ctx.op('Neg', [g!])];
+
+const identity: GradientRule = (_ctx, _n, [g]) => [g];
+
+const relu: GradientRule = (ctx, n, [g]) => [
+  mask(ctx, ctx.op('Greater', [n.outputs[0], ctx.scalar(0, n.outputs[0])]), g!, n.outputs[0]),
+];
+
+const leakyRelu: GradientRule = (ctx, n, [g]) => {
+  const x = input(n, 0);
+  const alpha = n.getFloat('alpha', 0.01);
+  const pos = ctx.op('Greater', [x, ctx.scalar(0, x)]);
+  return [ctx.op('Where', [pos, g!, ctx.mul(g!, ctx.scalar(alpha, x))])];
+};
+
+// Clip: the gradient passes strictly inside [min, max] (and at the bounds, like PyTorch).
+const clip: GradientRule = (ctx, n, [g]) => {
+  const x = input(n, 0);
+  let lo: Value | null;
+  let hi: Value | null;
+  if (ctx.opset >= 11) {
+    lo = n.inputs[1] ?? null;
+    hi = n.inputs[2] ?? null;
+  } else {
+    const a = n.getFloat('min');
+    const b = n.getFloat('max');
+    lo = a === undefined ? null : ctx.scalar(a, x);
+    hi = b === undefined ? null : ctx.scalar(b, x);
+  }
+  let out = g!;
+  if (lo) out = mask(ctx, ctx.op('GreaterOrEqual', [x, lo]), out, x);
+  if (hi) out = mask(ctx, ctx.op('LessOrEqual', [x, hi]), out, x);
+  return [out, null, null];
+};
+
+const sigmoid: GradientRule = (ctx, n, [g]) => {
+  const y = n.outputs[0];
+  return [ctx.mul(g!, ctx.mul(y, ctx.op('Sub', [ctx.scalar(1, y), y])))];
+};
+
+const tanh: GradientRule = (ctx, n, [g]) => {
+  const y = n.outputs[0];
+  return [ctx.mul(g!, ctx.op('Sub', [ctx.scalar(1, y), ctx.mul(y, y)]))];
+};
+
+// HardSigmoid y = max(0, min(1, αx + β)): slope α where 0 < αx + β < 1.
+const hardSigmoid: GradientRule = (ctx, n, [g]) => {
+  const x = input(n, 0);
+  const alpha = n.getFloat('alpha', 0.2);
+  const beta = n.getFloat('beta', 0.5);
+  const z = ctx.op('Add', [ctx.mul(x, ctx.scalar(alpha, x)), ctx.scalar(beta, x)]);
+  const inside = ctx.op('And', [ctx.op('Greater', [z, ctx.scalar(0, x)]), ctx.op('Less', [z, ctx.scalar(1, x)])]);
+  return [mask(ctx, inside, ctx.mul(g!, ctx.scalar(alpha, x)), x)];
+};
+
+// HardSwish y = x·hardsigmoid(x) (α = 1/6, β = 0.5): dy/dx = 0 below −3, 1 above 3, (2x + 3)/6 between.
+const hardSwish: GradientRule = (ctx, n, [g]) => {
+  const x = input(n, 0);
+  const mid = ctx.op('Add', [ctx.mul(x, ctx.scalar(1 / 3, x)), ctx.scalar(0.5, x)]);
+  const upper = ctx.op('Where', [ctx.op('Greater', [x, ctx.scalar(3, x)]), ctx.scalar(1, x), mid]);
+  const slope = ctx.op('Where', [ctx.op('Less', [x, ctx.scalar(-3, x)]), ctx.scalar(0, x), upper]);
+  return [ctx.mul(g!, slope)];
+};
+
+// d erf(x)/dx = 2/√π · exp(−x²).
+const erf: GradientRule = (ctx, n, [g]) => {
+  const x = input(n, 0);
+  const e = ctx.op('Exp', [ctx.op('Neg', [ctx.mul(x, x)])]);
+  return [ctx.mul(g!, ctx.mul(e, ctx.scalar(2 / Math.sqrt(Math.PI), x)))];
+};
+
+const exp: GradientRule = (ctx, n, [g]) => [ctx.mul(g!, n.outputs[0])];
+
+const log: GradientRule = (ctx, n, [g]) => [ctx.op('Div', [g!, input(n, 0)])];
+
+const sqrt: GradientRule = (ctx, n, [g]) => {
+  const y = n.outputs[0];
+  return [ctx.op('Div', [ctx.mul(g!, ctx.scalar(0.5, y)), y])];
+};
+
+// y = a^b: da = g·b·a^(b−1); db = g·y·ln a (only when the exponent itself is trained).
+const pow: GradientRule = (ctx, n, [g], needs) => {
+  const [a, b] = [input(n, 0), input(n, 1)];
+  const y = n.outputs[0];
+  const bf = ctx.dtype(b) === ctx.dtype(a) ? b : ctx.op('Cast', [b], { to: ctx.dtype(a) });
+  const da = needs[0] ? ctx.mul(g!, ctx.mul(bf, ctx.op('Pow', [a, ctx.op('Sub', [bf, ctx.scalar(1, a)])]))) : null;
+  const db = needs[1] ? ctx.reduceTo(ctx.mul(g!, ctx.mul(y, ctx.op('Log', [a]))), b, y, n) : null;
+  return [da ? ctx.reduceTo(da, a, y, n) : null, db];
+};
+
+export const ELEMENTWISE_RULES: Record<string, GradientRule> = {
+  Add: add,
+  Sub: sub,
+  Mul: mul,
+  Div: div,
+  Neg: neg,
+  Identity: identity,
+  Relu: relu,
+  LeakyRelu: leakyRelu,
+  Clip: clip,
+  Sigmoid: sigmoid,
+  Tanh: tanh,
+  HardSigmoid: hardSigmoid,
+  HardSwish: hardSwish,
+  Erf: erf,
+  Exp: exp,
+  Log: log,
+  Sqrt: sqrt,
+  Pow: pow,
+};

@@ -1,0 +1,118 @@
+/** Gradient rules of ops that move data without arithmetic. */
+import { int64ToNumber, toTypedArray, type Value } from '@edgeforge/onnx';
+import type { GradContext, GradientRule } from '../autodiff.js';
+
+/** Reshape-like ops: the gradient takes the input's shape back. */
+const reshapeBack: GradientRule = (ctx, n, [g]) => [ctx.reshapeLike(g!, n.inputs[0]!)];
+
+/** Integer values of a constant input (an initializer), or undefined. */
+export function constInts(v: Value | null | undefined): number[] | undefined {
+  if (!v) return undefined;
+  const t = v.const ?? (v.producer?.opType === 'Constant' ? v.producer.getTensor('value') : undefined);
+  if (!t) return undefined;
+  return Array.from(toTypedArray(t) as ArrayLike<number | bigint>, (x) => int64ToNumber(BigInt(x)));
+}
+
+const transpose: GradientRule = (ctx, n, [g]) => {
+  const r = ctx.rank(n.inputs[0]!, n);
+  const perm = n.getInts('perm') ?? [...Array(r).keys()].reverse();
+  const inv = Array<number>(r);
+  perm.forEach((p, i) => (inv[p] = i));
+  return [ctx.op('Transpose', [g!], { perm: inv })];
+};
+
+function splitOp(ctx: GradContext, g: Value, axis: number, sizes: number[]): Value[] {
+  if (ctx.opset >= 13) return [...ctx.node('Split', [g, ctx.ints(sizes)], { axis }, sizes.length).outputs];
+  return [...ctx.node('Split', [g], { axis, split: sizes }, sizes.length).outputs];
+}
+
+const concat: GradientRule = (ctx, n, [g], needs) => {
+  const r = ctx.rank(n.outputs[0], n);
+  const axis = (n.getInt('axis')! + r) % r;
+  const sizes = n.inputs.map((v) => {
+    const d = ctx.shape(v!)?.[axis];
+    if (typeof d !== 'number') throw ctx.fail(n, `needs the static size of '${v!.name}' along axis ${axis}`);
+    return d;
+  });
+  const parts = splitOp(ctx, g!, axis, sizes);
+  return parts.map((p, i) => (needs[i] ? p : null));
+};
+
+const split: GradientRule = (ctx, n, grads) => {
+  const r = ctx.rank(n.inputs[0]!, n);
+  const axis = (n.getInt('axis', 0) + r) % r;
+  const parts = n.outputs.map((o, i) => grads[i] ?? ctx.zerosLike(o));
+  return [ctx.op('Concat', parts, { axis }), null];
+};
+
+/** Slice with constant starts/ends/axes and unit steps: the gradient is G padded with zeros. */
+const slice: GradientRule = (ctx, n, [g]) => {
+  const x = n.inputs[0]!;
+  const xs = ctx.staticShape(x, n);
+  const r = xs.length;
+  let starts: number[] | undefined;
+  let ends: number[] | undefined;
+  let axes: number[] | undefined;
+  let steps: number[] | undefined;
+  if (ctx.opset >= 10) {
+    [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => constInts(n.inputs[i]));
+    if (!starts || !ends || (n.inputs[3] && !axes) || (n.inputs[4] && !steps))
+      throw ctx.fail(n, 'needs constant starts, ends, axes and steps');
+  } else {
+    [starts, ends, axes] = [n.getInts('starts'), n.getInts('ends'), n.getInts('axes')];
+  }
+  axes ??= starts!.map((_, i) => i);
+  if (steps?.some((s) => s !== 1)) throw ctx.fail(n, 'steps other than 1 are not supported');
+  const pads = Array<number>(2 * r).fill(0);
+  axes.forEach((a0, i) => {
+    const a = (a0 + r) % r;
+    const dim = xs[a];
+    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
+    const s = clamp(starts![i]);
+    const e = Math.max(clamp(ends![i]), s);
+    pads[a] = s;
+    pads[a + r] = dim - e;
+  });
+  const padded =
+    ctx.opset >= 11 ? ctx.op('Pad', [g!, ctx.ints(pads)]) : ctx.op('Pad', [g!], { pads, value: { float: 0 } });
+  return [padded, null, null, null, null];
+};
+
+/**
+ * Gather on axis 0 (embeddings): ScatterND of G into zeros at the gathered rows. Repeated indices need
+ * the `add` reduction (opset 16); before that only constant indices without repeats are accepted.
+ */
+const gather: GradientRule = (ctx, n, [g]) => {
+  const [x, idx] = [n.inputs[0]!, n.inputs[1]!];
+  const axis = n.getInt('axis', 0);
+  if (axis !== 0) throw ctx.fail(n, 'only axis 0 is supported');
+  const known = constInts(idx);
+  const unique = known !== undefined && new Set(known).size === known.length && known.every((i) => i >= 0);
+  if (!unique && ctx.opset < 16)
+    throw ctx.fail(n, 'indices that may repeat need ScatterND with reduction (opset 16 or later)');
+  let i64 = ctx.dtype(idx) === 7 ? idx : ctx.op('Cast', [idx], { to: 7 });
+  // Negative indices count from the end.
+  if (!unique) {
+    const dim0 = ctx.op('Gather', [ctx.op('Shape', [x]), ctx.ints([0])]);
+    const neg = ctx.op('Less', [i64, ctx.constant(7, [], [0])]);
+    i64 = ctx.op('Where', [neg, ctx.op('Add', [i64, ctx.op('Reshape', [dim0, ctx.ints([])])]), i64]);
+  }
+  const indices = ctx.unsqueeze(i64, [ctx.rank(idx, n)]);
+  return [ctx.op('ScatterND', [ctx.zerosLike(x), indices, g!], unique ? {} : { reduction: 'add' }), null];
+};
+
+// onnxruntime runs Dropout in inference mode here (no training_mode input): an identity.
+const dropout: GradientRule = (_ctx, _n, [g]) => [g];
+
+export const SHAPE_RULES: Record<string, GradientRule> = {
+  Reshape: reshapeBack,
+  Flatten: reshapeBack,
+  Squeeze: reshapeBack,
+  Unsqueeze: reshapeBack,
+  Transpose: transpose,
+  Concat: concat,
+  Split: split,
+  Slice: slice,
+  Gather: gather,
+  Dropout: dropout,
+};
