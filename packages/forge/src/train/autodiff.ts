@@ -131,12 +131,15 @@ export class GradContext {
     return s.length;
   }
 
-  /** The static shape of `v`, or a clear error naming the node that needs it. */
-  staticShape(v: Value, node: Node): number[] {
+  /**
+   * The shape of `v` with static dims from axis `from` on (earlier dims, such as the batch, may be
+   * symbolic and read as -1), or a clear error naming the node that needs it.
+   */
+  staticShape(v: Value, node: Node, from = 0): number[] {
     const s = this.shape(v);
-    if (!s || s.some((d) => typeof d !== 'number'))
+    if (!s || s.slice(from).some((d) => typeof d !== 'number'))
       throw this.fail(node, `needs the static shape of '${v.name}' (got [${s?.join(', ') ?? '?'}])`);
-    return s as number[];
+    return s.map((d) => (typeof d === 'number' ? d : -1));
   }
 
   fail(node: Node, msg: string): Error {

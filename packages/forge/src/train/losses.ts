@@ -39,20 +39,16 @@ class LossBuilder {
   get opset(): number {
     return this.model.opset;
   }
+  // Constants are Constant nodes, not initializers, so the autodiff never takes them for weights.
   scalar(x: number, dtype = this.dtype): Value {
     const Arr = typedArrayFor(dtype) as Float32ArrayConstructor;
     const name = this.model.graph.freshName('loss_const');
-    return this.b.initializer(
-      name,
-      new MemoryTensor(dtype, [], dtype === DataType.INT64 ? BigInt64Array.of(BigInt(x)) : Arr.of(x), name),
-    );
+    const data = dtype === DataType.INT64 ? BigInt64Array.of(BigInt(x)) : Arr.of(x);
+    return this.b.constant(new MemoryTensor(dtype, [], data), name);
   }
   ints(xs: number[]): Value {
     const name = this.model.graph.freshName('loss_axes');
-    return this.b.initializer(
-      name,
-      new MemoryTensor(DataType.INT64, [xs.length], BigInt64Array.from(xs.map(BigInt)), name),
-    );
+    return this.b.constant(new MemoryTensor(DataType.INT64, [xs.length], BigInt64Array.from(xs.map(BigInt))), name);
   }
   reduce(op: 'ReduceSum' | 'ReduceMean', x: Value, axes: number[]): Value {
     const asInput = op === 'ReduceSum' ? this.opset >= 13 : this.opset >= 18;
@@ -98,10 +94,7 @@ export function appendCrossEntropy(
     model.graph.findValue(opts.labels ?? 'labels') ?? L.b.input(opts.labels ?? 'labels', DataType.INT64, [shape[0]]);
   const logp = L.b.op('LogSoftmax', [z], { axis: 1 });
   const Arr = typedArrayFor(dtype) as Float32ArrayConstructor;
-  const values = L.b.initializer(
-    model.graph.freshName('loss_onehot_values'),
-    new MemoryTensor(dtype, [2], Arr.of(0, 1)),
-  );
+  const values = L.b.constant(new MemoryTensor(dtype, [2], Arr.of(0, 1)), model.graph.freshName('loss_onehot_values'));
   const oneHot = L.b.op('OneHot', [labels, L.scalar(classes, DataType.INT64), values], { axis: -1 });
   const nll = L.b.op('Neg', [L.batchMeanOfClassSum(L.b.op('Mul', [oneHot, logp]))]);
   return L.output(nll, opts.name ?? 'loss');

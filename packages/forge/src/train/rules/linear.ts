@@ -78,14 +78,11 @@ export function convGeometry(ctx: GradContext, n: Node, xShape: number[], kernel
  */
 const conv: GradientRule = (ctx, n, [g], needs) => {
   const [x, w, b] = [n.inputs[0]!, n.inputs[1]!, n.inputs[2] ?? null];
-  const xs = ctx.shape(x);
+  const xd = ctx.staticShape(x, n, 1);
   const ws = ctx.staticShape(w, n);
   const kernel = ws.slice(2);
-  if (!xs || xs.slice(1).some((d) => typeof d !== 'number'))
-    throw ctx.fail(n, `needs the static channel and spatial dims of '${x.name}'`);
-  const xd = xs as number[];
   if (ctx.opset < 10) throw ctx.fail(n, 'needs opset 10 or later (Slice with inputs)');
-  const ys = ctx.staticShape(n.outputs[0], n).slice(2);
+  const ys = ctx.staticShape(n.outputs[0], n, 2).slice(2);
   const geo = convGeometry(ctx, n, xd, kernel);
   const { spatial: s, strides, dilations, pads, group } = geo;
   const cig = ws[1];

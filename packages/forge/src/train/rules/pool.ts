@@ -35,8 +35,8 @@ const maxPool: GradientRule = (ctx, n, [g]) => {
  */
 const averagePool: GradientRule = (ctx, n, [g]) => {
   const x = n.inputs[0]!;
-  const xs = ctx.staticShape(x, n);
-  const ys = ctx.staticShape(n.outputs[0], n);
+  const xs = ctx.staticShape(x, n, 1);
+  const ys = ctx.staticShape(n.outputs[0], n, 2);
   const kernel = n.getInts('kernel_shape')!;
   if (n.getInt('ceil_mode', 0) !== 0) throw ctx.fail(n, 'ceil_mode 1 is not supported');
   if ((n.getInts('dilations') ?? []).some((d) => d !== 1)) throw ctx.fail(n, 'dilations are not supported');
@@ -82,7 +82,7 @@ const averagePool: GradientRule = (ctx, n, [g]) => {
 
 const globalAveragePool: GradientRule = (ctx, n, [g]) => {
   const x = n.inputs[0]!;
-  const xs = ctx.staticShape(x, n);
+  const xs = ctx.staticShape(x, n, 2);
   const count = xs.slice(2).reduce((a, b) => a * b, 1);
   return [ctx.mul(ctx.op('Expand', [g!, ctx.op('Shape', [x])]), ctx.scalar(1 / count, x))];
 };
