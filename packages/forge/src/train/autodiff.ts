@@ -248,11 +248,16 @@ export function buildTrainingGraph(forward: Model, loss: string, opts: TrainingG
   const candidates = [...g.initializers.values()].filter((v) => v.const && isTrainable(v.name, v.const));
   const trainable = new Set(candidates);
 
-  // requires-grad: values that depend on a trainable initializer.
+  // requires-grad: float values that depend on a trainable initializer. Integer and boolean outputs
+  // (Shape, ArgMax, comparisons, MaxPool indices) carry no gradient, so ops like Shape need no rule.
   const requires = new Set<Value>(trainable);
   const nodes = g.nodes();
   for (const n of nodes) {
-    if (n.inputs.some((v) => v && requires.has(v))) for (const o of n.outputs) requires.add(o);
+    if (!n.inputs.some((v) => v && requires.has(v))) continue;
+    for (const o of n.outputs) {
+      const t = elemTypeOf(o.type);
+      if (t === undefined || isFloat(t)) requires.add(o);
+    }
   }
   // Only nodes that lead to the loss matter.
   const reaches = new Set<Value>([lossValue]);
@@ -263,8 +268,7 @@ export function buildTrainingGraph(forward: Model, loss: string, opts: TrainingG
 
   const missing = nodes.filter(
     (n) =>
-      n.outputs.some((o) => reaches.has(o)) &&
-      n.inputs.some((v) => v && requires.has(v)) &&
+      n.outputs.some((o) => reaches.has(o) && requires.has(o)) &&
       !(n.domain === '' || n.domain === 'ai.onnx' ? GRADIENT_RULES[n.opType] : undefined),
   );
   if (missing.length) {

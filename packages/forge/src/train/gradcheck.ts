@@ -47,19 +47,20 @@ export function hostTensor(t: Tensor): HostTensor {
 
 /**
  * Appends `loss = ReduceSum(output · R)` with a fixed random R, so every element of `output` gets a
- * different, non-trivial gradient. The output's shape must be static.
+ * different, non-trivial gradient; `ReduceSum(output²)` when the output's shape is not static.
  */
 export function weightedSumLoss(model: Model, output: string, seed = 7): string {
   const g = model.graph;
   inferShapes(model, { valueInfo: false });
   const y = g.findValue(output)!;
   const shape = shapeOf(y.type);
-  if (!shape || shape.some((d) => typeof d !== 'number'))
-    throw new Error(`weightedSumLoss: '${output}' needs a static shape`);
   const b = new GraphBuilder(g);
   const dtype = (y.type as { elemType: number }).elemType;
-  const r = b.initializer(g.freshName('loss_weights'), randomTensor(dtype, shape as number[], rng(seed)));
-  const loss = b.op('ReduceSum', [b.op('Mul', [y, r])], { keepdims: 0 });
+  const weights =
+    shape && shape.every((d) => typeof d === 'number')
+      ? b.initializer(g.freshName('loss_weights'), randomTensor(dtype, shape as number[], rng(seed)))
+      : y;
+  const loss = b.op('ReduceSum', [b.op('Mul', [y, weights])], { keepdims: 0 });
   b.output(loss, 'loss', dtype, []);
   return 'loss';
 }

@@ -147,6 +147,37 @@ const cases: Case[] = [
       ]);
     },
   },
+  {
+    name: 'Where (mask) with broadcast branch',
+    params: { a: [[3, 4]], w: [[4]] },
+    consts: {
+      m: new MemoryTensor(
+        DataType.BOOL,
+        [3, 4],
+        Uint8Array.from({ length: 12 }, (_, i) => ((i * 7) % 3) & 1),
+      ),
+    },
+    build: (b, v) => op(b, 'Where', [v.m, v.a, v.w]),
+  },
+  {
+    name: 'Cast float64 → float32 → float64',
+    params: { x: [[3, 4]] },
+    build: (b, v) =>
+      op(b, 'Cast', [op(b, 'Mul', [op(b, 'Cast', [v.x], { to: F32 }), op(b, 'Cast', [v.x], { to: F32 })])], {
+        to: F64,
+      }),
+    // The float32 step rounds: a wide central difference is still exact for a square.
+    eps: 1e-2,
+    tol: 1e-4,
+  },
+  {
+    name: 'Expand [3,1] → [2,3,4]',
+    params: { x: [[3, 1]] },
+    consts: { s: i64([2, 3, 4]) },
+    build: (b, v) => op(b, 'Expand', [v.x, v.s]),
+  },
+  { name: 'Abs', params: { x: [[4, 6]] }, build: (b, v) => op(b, 'Abs', [v.x]) },
+  { name: 'Reciprocal', params: { x: [[4, 6], 0.5, 2] }, build: (b, v) => op(b, 'Reciprocal', [v.x]) },
   // ---- shape ops ----
   {
     name: 'Reshape + Flatten',
@@ -180,6 +211,17 @@ const cases: Case[] = [
     params: { x: [[4, 6]] },
     consts: { st: i64([1, -4]), en: i64([3, 100]), ax: i64([0, 1]) },
     build: (b, v) => op(b, 'Slice', [v.x, v.st, v.en, v.ax]),
+  },
+  {
+    name: 'Slice with computed starts/ends',
+    params: { x: [[4, 6]] },
+    consts: { ax: i64([1]), k: i64([3]), two: i64([2]) },
+    build: (b, v) => {
+      // torch's export form: x[:, d/3 : 2d/3] with d = Shape(x)[1].
+      const d = op(b, 'Gather', [op(b, 'Shape', [v.x]), v.ax]);
+      const third = op(b, 'Div', [d, v.k]);
+      return op(b, 'Slice', [v.x, third, op(b, 'Mul', [third, v.two]), v.ax]);
+    },
   },
   {
     name: 'Gather axis 0 (repeated indices)',

@@ -125,6 +125,29 @@ const pow: GradientRule = (ctx, n, [g], needs) => {
   return [da ? ctx.reduceTo(da, a, y, n) : null, db];
 };
 
+const where: GradientRule = (ctx, n, [g], needs) => {
+  const [cond, a, b] = [input(n, 0), input(n, 1), input(n, 2)];
+  const y = n.outputs[0];
+  const zero = ctx.scalar(0, y);
+  return [
+    null,
+    needs[1] ? ctx.reduceTo(ctx.op('Where', [cond, g!, zero]), a, y, n) : null,
+    needs[2] ? ctx.reduceTo(ctx.op('Where', [cond, zero, g!]), b, y, n) : null,
+  ];
+};
+
+// Float-to-float casts: the gradient goes back to the input's precision.
+const cast: GradientRule = (ctx, n, [g]) => [ctx.op('Cast', [g!], { to: ctx.dtype(input(n, 0)) })];
+
+const expand: GradientRule = (ctx, n, [g]) => [ctx.reduceTo(g!, input(n, 0), n.outputs[0], n), null];
+
+const abs: GradientRule = (ctx, n, [g]) => [ctx.mul(g!, ctx.op('Sign', [input(n, 0)]))];
+
+const reciprocal: GradientRule = (ctx, n, [g]) => {
+  const y = n.outputs[0];
+  return [ctx.op('Neg', [ctx.mul(g!, ctx.mul(y, y))])];
+};
+
 export const ELEMENTWISE_RULES: Record<string, GradientRule> = {
   Add: add,
   Sub: sub,
@@ -144,4 +167,9 @@ export const ELEMENTWISE_RULES: Record<string, GradientRule> = {
   Log: log,
   Sqrt: sqrt,
   Pow: pow,
+  Where: where,
+  Cast: cast,
+  Expand: expand,
+  Abs: abs,
+  Reciprocal: reciprocal,
 };

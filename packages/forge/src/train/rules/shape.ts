@@ -45,37 +45,60 @@ const split: GradientRule = (ctx, n, grads) => {
   return [ctx.op('Concat', parts, { axis }), null];
 };
 
-/** Slice with constant starts/ends/axes and unit steps: the gradient is G padded with zeros. */
+/**
+ * Slice with unit steps: the gradient is G padded with zeros. Constant starts/ends give constant pads;
+ * computed ones (torch exports slice by `Shape`-derived indices) give pads computed in the graph.
+ */
 const slice: GradientRule = (ctx, n, [g]) => {
   const x = n.inputs[0]!;
-  const xs = ctx.staticShape(x, n);
-  const r = xs.length;
+  const r = ctx.rank(x, n);
   let starts: number[] | undefined;
   let ends: number[] | undefined;
   let axes: number[] | undefined;
   let steps: number[] | undefined;
   if (ctx.opset >= 10) {
     [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => constInts(n.inputs[i]));
-    if (!starts || !ends || (n.inputs[3] && !axes) || (n.inputs[4] && !steps))
-      throw ctx.fail(n, 'needs constant starts, ends, axes and steps');
+    if ((n.inputs[3] && !axes) || (n.inputs[4] && !steps)) throw ctx.fail(n, 'needs constant axes and steps');
   } else {
     [starts, ends, axes] = [n.getInts('starts'), n.getInts('ends'), n.getInts('axes')];
   }
-  axes ??= starts!.map((_, i) => i);
   if (steps?.some((s) => s !== 1)) throw ctx.fail(n, 'steps other than 1 are not supported');
-  const pads = Array<number>(2 * r).fill(0);
-  axes.forEach((a0, i) => {
-    const a = (a0 + r) % r;
-    const dim = xs[a];
-    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
-    const s = clamp(starts![i]);
-    const e = Math.max(clamp(ends![i]), s);
-    pads[a] = s;
-    pads[a + r] = dim - e;
-  });
-  const padded =
-    ctx.opset >= 11 ? ctx.op('Pad', [g!, ctx.ints(pads)]) : ctx.op('Pad', [g!], { pads, value: { float: 0 } });
-  return [padded, null, null, null, null];
+  const count = starts?.length ?? ctx.staticShape(n.inputs[1]!, n)[0];
+  const ax = (axes ?? [...Array(count).keys()]).map((a) => (a + r) % r);
+  const xs = ctx.shape(x)!;
+  if (starts && ends && ax.every((a) => typeof xs[a] === 'number')) {
+    const pads = Array<number>(2 * r).fill(0);
+    ax.forEach((a, i) => {
+      const dim = xs[a] as number;
+      const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
+      const s = clamp(starts[i]);
+      pads[a] = s;
+      pads[a + r] = dim - Math.max(clamp(ends[i]), s);
+    });
+    const padded =
+      ctx.opset >= 11 ? ctx.op('Pad', [g!, ctx.ints(pads)]) : ctx.op('Pad', [g!], { pads, value: { float: 0 } });
+    return [padded, null, null, null, null];
+  }
+  if (ctx.opset < 13) throw ctx.fail(n, 'computed starts/ends need opset 13 or later');
+  // dim d along each sliced axis; s, e clamped like Slice does; pads = [s…, d − max(e, s)…].
+  const i64 = (v: Value) => (ctx.dtype(v) === 7 ? v : ctx.op('Cast', [v], { to: 7 }));
+  const d = ctx.op('Gather', [ctx.op('Shape', [x]), ctx.ints(ax)]);
+  const zero = ctx.constant(7, [], [0]);
+  const clamp = (v: Value) => {
+    const w = ctx.op('Where', [ctx.op('Less', [v, zero]), ctx.op('Add', [v, d]), v]);
+    return ctx.op('Min', [ctx.op('Max', [w, zero]), d]);
+  };
+  const s = clamp(i64(n.inputs[1]!));
+  const e = ctx.op('Max', [clamp(i64(n.inputs[2]!)), s]);
+  const updates = ctx.op('Concat', [s, ctx.op('Sub', [d, e])], { axis: 0 });
+  const pads = ctx.op(
+    'ScatterElements',
+    [ctx.ints(Array(2 * r).fill(0)), ctx.ints([...ax, ...ax.map((a) => a + r)]), updates],
+    {
+      axis: 0,
+    },
+  );
+  return [ctx.op('Pad', [g!, pads]), null, null, null, null];
 };
 
 /**
