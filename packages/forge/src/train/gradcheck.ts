@@ -71,6 +71,8 @@ export interface GradCheckResult {
   maxAbsError: number;
   /** maxAbsError divided by the largest |numeric| gradient (or 1 if that is smaller). */
   maxRelError: number;
+  /** Largest |numeric| gradient among the checked elements. */
+  maxNumeric: number;
   checked: number;
 }
 
@@ -94,14 +96,22 @@ async function session(model: Model): Promise<Session> {
 
 /**
  * Builds the training graph of `model` for `loss`, runs it once, and compares each gradient with
- * central differences of the forward loss (`eps` steps) on up to `maxElements` elements per parameter.
+ * central differences of the forward loss (`eps` steps) on up to `maxElements` elements per parameter:
+ * evenly spaced ones, or with `pick: 'largest'` those of largest analytic gradient (where float32
+ * rounding of the loss matters least).
  * `params` picks the initializers to differentiate (default: the autodiff's own choice).
  */
 export async function gradCheck(
   model: Model,
   loss: string,
   feeds: Feeds,
-  opts: { params?: string[]; eps?: number; maxElements?: number; training?: TrainingGraphOptions } = {},
+  opts: {
+    params?: string[];
+    eps?: number;
+    maxElements?: number;
+    pick?: 'spaced' | 'largest';
+    training?: TrainingGraphOptions;
+  } = {},
 ): Promise<GradCheckResult[]> {
   const only = opts.params;
   const training = only ? { ...opts.training, trainable: (name: string) => only.includes(name) } : opts.training;
@@ -125,11 +135,16 @@ export async function gradCheck(
       const analytic = out[p.grad].data as Float32Array | Float64Array;
       const base = values[p.name].data as Float32Array | Float64Array;
       const n = base.length;
-      const step = Math.max(1, Math.floor(n / (opts.maxElements ?? 64)));
+      const budget = opts.maxElements ?? 64;
+      const step = Math.max(1, Math.floor(n / budget));
+      const picked =
+        opts.pick === 'largest'
+          ? [...analytic.keys()].sort((x, y) => Math.abs(analytic[y]) - Math.abs(analytic[x])).slice(0, budget)
+          : [...Array(Math.ceil(n / step)).keys()].map((k) => k * step);
       let maxAbs = 0;
       let maxNum = 0;
       let checked = 0;
-      for (let i = 0; i < n; i += step) {
+      for (const i of picked) {
         const orig = base[i];
         const lossAt = async (x: number) => {
           const copy = base.slice();
@@ -142,7 +157,13 @@ export async function gradCheck(
         maxNum = Math.max(maxNum, Math.abs(numeric));
         checked++;
       }
-      results.push({ param: p.name, maxAbsError: maxAbs, maxRelError: maxAbs / Math.max(1, maxNum), checked });
+      results.push({
+        param: p.name,
+        maxAbsError: maxAbs,
+        maxRelError: maxAbs / Math.max(1, maxNum),
+        maxNumeric: maxNum,
+        checked,
+      });
     }
     return results;
   } finally {
