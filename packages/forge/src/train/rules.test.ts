@@ -178,6 +178,43 @@ const cases: Case[] = [
   },
   { name: 'Abs', params: { x: [[4, 6]] }, build: (b, v) => op(b, 'Abs', [v.x]) },
   { name: 'Reciprocal', params: { x: [[4, 6], 0.5, 2] }, build: (b, v) => op(b, 'Reciprocal', [v.x]) },
+  {
+    name: 'Gelu exact (opset 20)',
+    dtype: F32,
+    opset: 20,
+    params: { x: [[4, 6], -3, 3] },
+    build: (b, v) => op(b, 'Gelu', [v.x]),
+  },
+  {
+    name: 'Gelu tanh (opset 20)',
+    dtype: F32,
+    opset: 20,
+    params: { x: [[4, 6], -3, 3] },
+    build: (b, v) => op(b, 'Gelu', [v.x], { approximate: 'tanh' }),
+  },
+  {
+    name: 'PRelu (slope trained, broadcast)',
+    params: { x: [[2, 3, 4], -2, 2], p: [[3, 1], 0.1, 0.5] },
+    build: (b, v) => op(b, 'PRelu', [v.x, v.p]),
+  },
+  { name: 'Elu', dtype: F32, params: { x: [[4, 6], -2, 2] }, build: (b, v) => op(b, 'Elu', [v.x], { alpha: 0.7 }) },
+  { name: 'Softplus', dtype: F32, params: { x: [[4, 6], -3, 3] }, build: (b, v) => op(b, 'Softplus', [v.x]) },
+  ...['Max', 'Min'].map((t): Case => ({
+    name: `${t} of two`,
+    params: { a: [[3, 4]], w: [[4]] },
+    build: (b, v) => op(b, t, [v.a, v.w]),
+  })),
+  {
+    name: 'Sum of three (broadcast)',
+    params: { a: [[3, 4]], w: [[4]], c: [[3, 1]] },
+    build: (b, v) => op(b, 'Sum', [v.a, v.w, v.c]),
+  },
+  {
+    name: 'Pad constant',
+    params: { x: [[2, 3, 4]] },
+    consts: { pads: i64([0, 1, 2, 1, 0, 3]) },
+    build: (b, v) => op(b, 'Pad', [v.x, v.pads]),
+  },
   // ---- shape ops ----
   {
     name: 'Reshape + Flatten',

@@ -148,6 +148,64 @@ const reciprocal: GradientRule = (ctx, n, [g]) => {
   return [ctx.op('Neg', [ctx.mul(g!, ctx.mul(y, y))])];
 };
 
+// Gelu (opset 20): exact, dy/dx = Φ(x) + x·φ(x); tanh form, differentiated as written.
+const gelu: GradientRule = (ctx, n, [g]) => {
+  const x = input(n, 0);
+  const c = (v: number) => ctx.scalar(v, x);
+  if (n.getString('approximate', 'none') === 'tanh') {
+    const k = Math.sqrt(2 / Math.PI);
+    const x2 = ctx.mul(x, x);
+    const u = ctx.mul(c(k), ctx.op('Add', [x, ctx.mul(c(0.044715), ctx.mul(x2, x))]));
+    const t = ctx.op('Tanh', [u]);
+    const du = ctx.mul(c(k), ctx.op('Add', [c(1), ctx.mul(c(3 * 0.044715), x2)]));
+    const left = ctx.mul(c(0.5), ctx.op('Add', [c(1), t]));
+    const right = ctx.mul(ctx.mul(c(0.5), x), ctx.mul(ctx.op('Sub', [c(1), ctx.mul(t, t)]), du));
+    return [ctx.mul(g!, ctx.op('Add', [left, right]))];
+  }
+  const cdf = ctx.mul(c(0.5), ctx.op('Add', [c(1), ctx.op('Erf', [ctx.mul(x, c(Math.SQRT1_2))])]));
+  const pdf = ctx.mul(c(1 / Math.sqrt(2 * Math.PI)), ctx.op('Exp', [ctx.mul(ctx.mul(x, x), c(-0.5))]));
+  return [ctx.mul(g!, ctx.op('Add', [cdf, ctx.mul(x, pdf)]))];
+};
+
+const prelu: GradientRule = (ctx, n, [g], needs) => {
+  const [x, slope] = [input(n, 0), input(n, 1)];
+  const y = n.outputs[0];
+  const pos = ctx.op('Greater', [x, ctx.scalar(0, x)]);
+  const zero = ctx.scalar(0, x);
+  return [
+    needs[0] ? ctx.reduceTo(ctx.op('Where', [pos, g!, ctx.mul(g!, slope)]), x, y, n) : null,
+    needs[1] ? ctx.reduceTo(ctx.op('Where', [pos, zero, ctx.mul(g!, x)]), slope, y, n) : null,
+  ];
+};
+
+// Elu: y = x for x > 0, α(eˣ − 1) otherwise, where dy/dx = y + α.
+const elu: GradientRule = (ctx, n, [g]) => {
+  const [x, y] = [input(n, 0), n.outputs[0]];
+  const alpha = n.getFloat('alpha', 1);
+  const pos = ctx.op('Greater', [x, ctx.scalar(0, x)]);
+  return [ctx.op('Where', [pos, g!, ctx.mul(g!, ctx.op('Add', [y, ctx.scalar(alpha, y)]))])];
+};
+
+const softplus: GradientRule = (ctx, n, [g]) => [ctx.mul(g!, ctx.op('Sigmoid', [input(n, 0)]))];
+
+/** Max/Min of two inputs: the gradient goes to the selected one (the first on ties). */
+function select(op: 'GreaterOrEqual' | 'LessOrEqual'): GradientRule {
+  return (ctx, n, [g], needs) => {
+    if (n.inputs.length !== 2) throw ctx.fail(n, 'only two inputs are supported');
+    const [a, b] = [input(n, 0), input(n, 1)];
+    const y = n.outputs[0];
+    const first = ctx.op(op, [a, b]);
+    const zero = ctx.scalar(0, y);
+    return [
+      needs[0] ? ctx.reduceTo(ctx.op('Where', [first, g!, zero]), a, y, n) : null,
+      needs[1] ? ctx.reduceTo(ctx.op('Where', [first, zero, g!]), b, y, n) : null,
+    ];
+  };
+}
+
+const sum: GradientRule = (ctx, n, [g], needs) =>
+  n.inputs.map((v, i) => (needs[i] ? ctx.reduceTo(g!, v!, n.outputs[0], n) : null));
+
 export const ELEMENTWISE_RULES: Record<string, GradientRule> = {
   Add: add,
   Sub: sub,
@@ -172,4 +230,11 @@ export const ELEMENTWISE_RULES: Record<string, GradientRule> = {
   Expand: expand,
   Abs: abs,
   Reciprocal: reciprocal,
+  Gelu: gelu,
+  PRelu: prelu,
+  Elu: elu,
+  Softplus: softplus,
+  Max: select('GreaterOrEqual'),
+  Min: select('LessOrEqual'),
+  Sum: sum,
 };

@@ -101,6 +101,20 @@ const slice: GradientRule = (ctx, n, [g]) => {
   return [ctx.op('Pad', [g!, pads]), null, null, null, null];
 };
 
+/** Pad in constant mode with constant, non-negative pads: the gradient is the un-padded slice of G. */
+const pad: GradientRule = (ctx, n, [g]) => {
+  const r = ctx.rank(n.inputs[0]!, n);
+  if (n.getString('mode', 'constant') !== 'constant') throw ctx.fail(n, 'only constant mode is supported');
+  const pads = ctx.opset >= 11 ? constInts(n.inputs[1]) : n.getInts('pads');
+  if (!pads || n.inputs[3] || pads.some((p) => p < 0))
+    throw ctx.fail(n, 'needs constant non-negative pads for all axes');
+  const INT64_MAX = Number.MAX_SAFE_INTEGER;
+  const starts = pads.slice(0, r);
+  const ends = pads.slice(r).map((p) => (p === 0 ? INT64_MAX : -p));
+  const axes = [...Array(r).keys()];
+  return [ctx.op('Slice', [g!, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes)]), null, null, null];
+};
+
 /**
  * Gather on axis 0 (embeddings): ScatterND of G into zeros at the gathered rows. Repeated indices need
  * the `add` reduction (opset 16); before that only constant indices without repeats are accepted.
@@ -136,6 +150,7 @@ export const SHAPE_RULES: Record<string, GradientRule> = {
   Concat: concat,
   Split: split,
   Slice: slice,
+  Pad: pad,
   Gather: gather,
   Dropout: dropout,
 };
