@@ -18,6 +18,7 @@ import {
   elemTypeOf,
   inferShapes,
   isFloat,
+  nodeDependencies,
   loadModelFromBytes,
   serializeModel,
   shapeOf,
@@ -253,7 +254,8 @@ export function buildTrainingGraph(forward: Model, loss: string, opts: TrainingG
   const requires = new Set<Value>(trainable);
   const nodes = g.nodes();
   for (const n of nodes) {
-    if (!n.inputs.some((v) => v && requires.has(v))) continue;
+    // Values captured by If/Loop/Scan bodies count as inputs: such a node then needs a rule and is reported.
+    if (![...nodeDependencies(n)].some((v) => requires.has(v))) continue;
     for (const o of n.outputs) {
       const t = elemTypeOf(o.type);
       if (t === undefined || isFloat(t)) requires.add(o);
@@ -263,7 +265,7 @@ export function buildTrainingGraph(forward: Model, loss: string, opts: TrainingG
   const reaches = new Set<Value>([lossValue]);
   for (let i = nodes.length - 1; i >= 0; i--) {
     const n = nodes[i];
-    if (n.outputs.some((o) => reaches.has(o))) for (const v of n.inputs) if (v) reaches.add(v);
+    if (n.outputs.some((o) => reaches.has(o))) for (const v of nodeDependencies(n)) reaches.add(v);
   }
 
   const missing = nodes.filter(

@@ -101,6 +101,31 @@ describe('autodiff refusals and frozen paths', () => {
     assert.deepEqual(tg.unreached, ['unused']);
   });
 
+  it('reports an If whose branch uses a weight, and keeps forward outputs on request', () => {
+    const m = mlp();
+    const loss = appendCrossEntropy(m, 'logits');
+    const tg = buildTrainingGraph(m, loss, { keepOutputs: true });
+    assert.deepEqual(
+      tg.model.graph.outputs.map((o) => o.name),
+      ['loss', 'w1_grad', 'b1_grad', 'w2_grad', 'logits'],
+    );
+
+    const b = new GraphBuilder('g');
+    const cond = b.input('c', DataType.BOOL, []);
+    const w = b.initializer('w', randomTensor(F32, [3], rng(1)));
+    const branch = (name: string) => {
+      const gb = new GraphBuilder(name);
+      gb.output(gb.op('Mul', [w, w]), `${name}_out`);
+      return gb.graph;
+    };
+    const y = b.op('If', [cond], { then_branch: branch('then'), else_branch: branch('else') }, { name: 'the_if' });
+    b.output(b.op('ReduceSum', [y], { keepdims: 0 }), 'loss');
+    assert.throws(
+      () => buildTrainingGraph(b.model({ opset: 13 }), 'loss'),
+      /no gradient rule for If \(node 'the_if'\)/,
+    );
+  });
+
   it('refuses a loss that is not a scalar', () => {
     const m = mlp();
     assert.throws(() => buildTrainingGraph(m, 'logits'), /loss 'logits' must be a scalar/);
