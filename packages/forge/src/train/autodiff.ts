@@ -227,6 +227,8 @@ function defaultTrainable(model: Model): (name: string, tensor: Tensor) => boole
  * changed). Throws one error naming every node on the gradient path whose op has no rule.
  */
 export function buildTrainingGraph(forward: Model, loss: string, opts: TrainingGraphOptions = {}): TrainingGraph {
+  // Gradients use Where, Expand, ConstantOfShape, Erf, Sign: opset 9 operators.
+  if (forward.opset < 9) throw new Error(`autodiff: needs ai.onnx opset 9 or later (the model has ${forward.opset})`);
   const model = loadModelFromBytes(serializeModel(forward), forward.baseDir);
   const g = model.graph;
   g.topologicalSort();

@@ -287,6 +287,26 @@ const cases: Case[] = [
   },
   { name: 'Softmax axis 1', params: { x: [[2, 5, 3], -2, 2] }, build: (b, v) => op(b, 'Softmax', [v.x], { axis: 1 }) },
   { name: 'LogSoftmax', params: { x: [[3, 5], -2, 2] }, build: (b, v) => op(b, 'LogSoftmax', [v.x]) },
+  // ---- older opsets: axes, split and clip bounds as attributes ----
+  {
+    name: 'opset 11: ReduceSum axes attribute, Concat/Split',
+    opset: 11,
+    params: { a: [[2, 3]], w: [[2, 5]] },
+    build: (b, v) => op(b, 'ReduceSum', [op(b, 'Concat', [v.a, v.w], { axis: 1 })], { axes: [0], keepdims: 0 }),
+  },
+  {
+    name: 'opset 11: Softmax on the last axis, Unsqueeze',
+    opset: 11,
+    params: { x: [[3, 5], -2, 2] },
+    build: (b, v) => op(b, 'Unsqueeze', [op(b, 'Softmax', [v.x], { axis: 1 })], { axes: [0] }),
+  },
+  {
+    name: 'opset 10: Clip with attribute bounds',
+    dtype: F32,
+    opset: 10,
+    params: { x: [[4, 6], -3, 9] },
+    build: (b, v) => op(b, 'Clip', [v.x], { min: { float: 0 }, max: { float: 6 } }),
+  },
   // ---- normalization ----
   {
     name: 'LayerNormalization axis -1',

@@ -65,8 +65,9 @@ const clip: GradientRule = (ctx, n, [g]) => {
     hi = b === undefined ? null : ctx.scalar(b, x);
   }
   let out = g!;
-  if (lo) out = mask(ctx, ctx.op('GreaterOrEqual', [x, lo]), out, x);
-  if (hi) out = mask(ctx, ctx.op('LessOrEqual', [x, hi]), out, x);
+  // Not(Less) rather than GreaterOrEqual, which needs opset 12.
+  if (lo) out = mask(ctx, ctx.op('Not', [ctx.op('Less', [x, lo])]), out, x);
+  if (hi) out = mask(ctx, ctx.op('Not', [ctx.op('Greater', [x, hi])]), out, x);
   return [out, null, null];
 };
 
@@ -189,12 +190,12 @@ const elu: GradientRule = (ctx, n, [g]) => {
 const softplus: GradientRule = (ctx, n, [g]) => [ctx.mul(g!, ctx.op('Sigmoid', [input(n, 0)]))];
 
 /** Max/Min of two inputs: the gradient goes to the selected one (the first on ties). */
-function select(op: 'GreaterOrEqual' | 'LessOrEqual'): GradientRule {
+function select(loses: 'Less' | 'Greater'): GradientRule {
   return (ctx, n, [g], needs) => {
     if (n.inputs.length !== 2) throw ctx.fail(n, 'only two inputs are supported');
     const [a, b] = [input(n, 0), input(n, 1)];
     const y = n.outputs[0];
-    const first = ctx.op(op, [a, b]);
+    const first = ctx.op('Not', [ctx.op(loses, [a, b])]);
     const zero = ctx.scalar(0, y);
     return [
       needs[0] ? ctx.reduceTo(ctx.op('Where', [first, g!, zero]), a, y, n) : null,
@@ -234,7 +235,7 @@ export const ELEMENTWISE_RULES: Record<string, GradientRule> = {
   PRelu: prelu,
   Elu: elu,
   Softplus: softplus,
-  Max: select('GreaterOrEqual'),
-  Min: select('LessOrEqual'),
+  Max: select('Less'),
+  Min: select('Greater'),
   Sum: sum,
 };

@@ -133,7 +133,8 @@ const conv: GradientRule = (ctx, n, [g], needs) => {
 
 /**
  * Weight gradient of an ungrouped Conv as one batched MatMul over input patches (faster in
- * onnxruntime than a Conv with the gradient as a large kernel, measured 3–4× on the MNIST CNN).
+ * onnxruntime than a Conv with the gradient as a large kernel: on the MNIST CNN batch 64, 5.6 ms
+ * instead of 11–27 ms for conv2).
  * The patches come from a depthwise Conv with one-hot kernels and the forward geometry:
  * patches[n, ci·K + j, p] = x[n, ci, p·stride + j·dilation − pad], K = kernel size. Then
  * dWᵀ = Σₙ patchesₙ · gₙᵀ.

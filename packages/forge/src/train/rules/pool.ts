@@ -16,6 +16,7 @@ const maxPool: GradientRule = (ctx, n, [g]) => {
   const kernel = n.getInts('kernel_shape')!;
   const strides = n.getInts('strides') ?? kernel.map(() => 1);
   const dil = n.getInts('dilations') ?? kernel.map(() => 1);
+  if (ctx.opset < 11) throw ctx.fail(n, 'needs opset 11 or later (ScatterElements)');
   const overlap = kernel.some((k, i) => (k - 1) * dil[i] + 1 > strides[i]);
   if (overlap && ctx.opset < 16)
     throw ctx.fail(n, 'overlapping windows need ScatterElements with reduction (opset 16 or later)');

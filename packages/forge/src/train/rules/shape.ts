@@ -105,6 +105,7 @@ const slice: GradientRule = (ctx, n, [g]) => {
 const pad: GradientRule = (ctx, n, [g]) => {
   const r = ctx.rank(n.inputs[0]!, n);
   if (n.getString('mode', 'constant') !== 'constant') throw ctx.fail(n, 'only constant mode is supported');
+  if (ctx.opset < 10) throw ctx.fail(n, 'needs opset 10 or later (Slice with inputs)');
   const pads = ctx.opset >= 11 ? constInts(n.inputs[1]) : n.getInts('pads');
   if (!pads || n.inputs[3] || pads.some((p) => p < 0))
     throw ctx.fail(n, 'needs constant non-negative pads for all axes');
@@ -123,6 +124,7 @@ const gather: GradientRule = (ctx, n, [g]) => {
   const [x, idx] = [n.inputs[0]!, n.inputs[1]!];
   const axis = n.getInt('axis', 0);
   if (axis !== 0) throw ctx.fail(n, 'only axis 0 is supported');
+  if (ctx.opset < 11) throw ctx.fail(n, 'needs opset 11 or later (ScatterND)');
   const known = constInts(idx);
   const unique = known !== undefined && new Set(known).size === known.length && known.every((i) => i >= 0);
   if (!unique && ctx.opset < 16)
