@@ -332,7 +332,8 @@ export function buildTrainingGraph(forward: Model, loss: string, opts: TrainingG
     const v = g.initializers.get(p.name)!;
     g.removeInitializer(p.name, true);
     v.const = undefined;
-    g.addInput(v);
+    // Before IR 4 an initializer may also be listed as a graph input (its default value).
+    if (!g.inputs.includes(v)) g.addInput(v);
   }
   const dataInputs = g.inputs.filter((v) => !params.some((p) => p.name === v.name)).map((v) => v.name);
   if (model.irVersion < 4) model.irVersion = 4;

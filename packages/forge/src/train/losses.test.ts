@@ -126,6 +126,20 @@ describe('autodiff refusals and frozen paths', () => {
     );
   });
 
+  it('takes an initializer that is also a graph input (IR 3 style) as a parameter once', () => {
+    const b = new GraphBuilder('g');
+    const w = b.initializer('w', randomTensor(F32, [4], rng(1)));
+    b.graph.addInput(w);
+    b.output(b.op('ReduceSum', [b.op('Mul', [w, w])], { keepdims: 0 }), 'loss');
+    const tg = buildTrainingGraph(b.model({ opset: 13, irVersion: 3 }), 'loss');
+    assert.deepEqual(
+      tg.model.graph.inputs.map((v) => v.name),
+      ['w'],
+    );
+    assert.equal(tg.model.graph.initializers.has('w'), false);
+    assert.deepEqual(tg.dataInputs, []);
+  });
+
   it('refuses a loss that is not a scalar', () => {
     const m = mlp();
     assert.throws(() => buildTrainingGraph(m, 'logits'), /loss 'logits' must be a scalar/);
