@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DataType, GraphBuilder, checkModel, type Model } from '@edgeforge/onnx';
+import { DataType, GraphBuilder, MemoryTensor, checkModel, type Model } from '@edgeforge/onnx';
 import type { Feeds } from '../runtime/types.js';
 import { buildTrainingGraph, differentiableOps } from './autodiff.js';
 import { gradCheck, hostTensor, randomTensor, rng } from './gradcheck.js';
@@ -138,6 +138,15 @@ describe('autodiff refusals and frozen paths', () => {
     );
     assert.equal(tg.model.graph.initializers.has('w'), false);
     assert.deepEqual(tg.dataInputs, []);
+  });
+
+  it('refuses Dropout in training mode', () => {
+    const b = new GraphBuilder('g');
+    const w = b.initializer('w', randomTensor(F32, [4], rng(1)));
+    const mode = b.initializer('mode', new MemoryTensor(DataType.BOOL, [], Uint8Array.of(1)));
+    const y = b.op('Dropout', [w, null, mode], {}, { name: 'drop' });
+    b.output(b.op('ReduceSum', [y], { keepdims: 0 }), 'loss');
+    assert.throws(() => buildTrainingGraph(b.model({ opset: 13 }), 'loss'), /Dropout 'drop': training mode/);
   });
 
   it('refuses a loss that is not a scalar', () => {

@@ -266,6 +266,15 @@ const cases: Case[] = [
     consts: { idx: new MemoryTensor(DataType.INT64, [2, 2], BigInt64Array.of(1n, 3n, 1n, -1n)) },
     build: (b, v) => op(b, 'Gather', [v.x, v.idx]),
   },
+  {
+    name: 'Dropout (inference mode)',
+    params: { x: [[4, 6]] },
+    consts: {
+      ratio: new MemoryTensor(F64, [], Float64Array.of(0.5)),
+      mode: new MemoryTensor(DataType.BOOL, [], Uint8Array.of(0)),
+    },
+    build: (b, v) => op(b, 'Dropout', [v.x, v.ratio, v.mode]),
+  },
   // ---- reductions, softmax ----
   {
     name: 'ReduceSum axes [1] keepdims 0',

@@ -140,8 +140,12 @@ const gather: GradientRule = (ctx, n, [g]) => {
   return [ctx.op('ScatterND', [ctx.zerosLike(x), indices, g!], unique ? {} : { reduction: 'add' }), null];
 };
 
-// onnxruntime runs Dropout in inference mode here (no training_mode input): an identity.
-const dropout: GradientRule = (_ctx, _n, [g]) => [g];
+// Dropout in inference mode is an identity. In training mode its random mask would be needed.
+const dropout: GradientRule = (ctx, n, [g]) => {
+  const mode = n.inputs[2];
+  if (mode && constInts(mode)?.[0] !== 0) throw ctx.fail(n, 'training mode (random masks) is not supported');
+  return [g, null, null];
+};
 
 export const SHAPE_RULES: Record<string, GradientRule> = {
   Reshape: reshapeBack,
