@@ -344,6 +344,23 @@ const cases: Case[] = [
     params: { x: [[2, 2, 7, 7]], w: [ws], bias: [[ws[0]]] },
     build: (b, v) => op(b, 'Conv', [v.x, v.w, v.bias], { kernel_shape: ws.slice(2), ...attrs }),
   })),
+  ...(
+    [
+      ['ConvTranspose stride 2 pad 1', { strides: [2, 2], pads: [1, 1, 1, 1] }, [2, 3, 3, 3]],
+      [
+        'ConvTranspose stride 2 output_padding 1',
+        { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] },
+        [2, 3, 3, 3],
+      ],
+      ['ConvTranspose dilation 2', { dilations: [2, 2] }, [2, 3, 2, 2]],
+      ['ConvTranspose stride 2 kernel 2', { strides: [2, 2] }, [2, 4, 2, 2]],
+    ] as [string, Record<string, AttrInit>, number[]][]
+  ).map(([name, attrs, ws]): Case => ({
+    name,
+    dtype: F32,
+    params: { x: [[2, 2, 4, 5]], w: [ws], bias: [[ws[1]]] },
+    build: (b, v) => op(b, 'ConvTranspose', [v.x, v.w, v.bias], { kernel_shape: ws.slice(2), ...attrs }),
+  })),
   {
     name: 'Conv1d stride 2',
     dtype: F32,

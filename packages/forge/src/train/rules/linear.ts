@@ -158,4 +158,61 @@ function convWeightGradPatches(ctx: GradContext, x: Value, g: Value, ws: number[
   return ctx.op('Reshape', [ctx.op('Transpose', [sum], { perm: [1, 0] }), ctx.ints(ws)]);
 }
 
-export const LINEAR_RULES: Record<string, GradientRule> = { Gemm: gemm, MatMul: matmul, Conv: conv };
+/**
+ * ConvTranspose, the adjoint of Conv: dX is a Conv of G with the same weights and geometry; for one
+ * group, dW[ci, co·K + j] = Σ x[n, ci, p]·patches(G)[n, co·K + j, p], with the patches of G taken by the
+ * same one-hot depthwise Conv as in the Conv rule.
+ */
+const convTranspose: GradientRule = (ctx, n, [g], needs) => {
+  const [x, w, b] = [n.inputs[0]!, n.inputs[1]!, n.inputs[2] ?? null];
+  if (n.attr('output_shape') || n.getString('auto_pad', 'NOTSET') !== 'NOTSET')
+    throw ctx.fail(n, 'output_shape and auto_pad are not supported (give pads and output_padding)');
+  if (ctx.opset < 10) throw ctx.fail(n, 'needs opset 10 or later');
+  const xd = ctx.staticShape(x, n, 1);
+  const ws = ctx.staticShape(w, n);
+  const kernel = ws.slice(2);
+  const s = kernel.length;
+  const yd = ctx.staticShape(n.outputs[0], n, 1);
+  const geo = convGeometry(ctx, n, yd, kernel);
+  const attrs = { strides: geo.strides, dilations: geo.dilations, pads: geo.pads, kernel_shape: kernel };
+  let dx: Value | null = null;
+  if (needs[0]) {
+    dx = ctx.op('Conv', [g!, w], { ...attrs, group: geo.group });
+    // Output padding leaves rows the Conv does not reach back to; trim or keep exactly x's size.
+    dx = ctx.op('Slice', [
+      dx,
+      ctx.ints(kernel.map(() => 0)),
+      ctx.ints(xd.slice(2)),
+      ctx.ints(kernel.map((_, i) => i + 2)),
+    ]);
+  }
+  let dw: Value | null = null;
+  if (needs[1]) {
+    if (geo.group !== 1) throw ctx.fail(n, 'the weight gradient of a grouped ConvTranspose is not supported');
+    const [cin, cout] = ws;
+    const kk = kernel.reduce((a, c) => a * c, 1);
+    const onehot = new Array<number>(cout * kk * kk).fill(0);
+    for (let o = 0; o < cout * kk; o++) onehot[o * kk + (o % kk)] = 1;
+    const eye = ctx.constant(ctx.dtype(x), [cout * kk, 1, ...kernel], onehot);
+    const patches = ctx.op('Conv', [g!, eye], { ...attrs, group: cout });
+    const cropped = ctx.op('Slice', [
+      patches,
+      ctx.ints(kernel.map(() => 0)),
+      ctx.ints(xd.slice(2)),
+      ctx.ints(kernel.map((_, i) => i + 2)),
+    ]);
+    const p3 = ctx.op('Reshape', [cropped, ctx.ints([0, cout * kk, -1])]);
+    const x3 = ctx.op('Reshape', [x, ctx.ints([0, cin, -1])]);
+    const prod = ctx.op('MatMul', [x3, ctx.op('Transpose', [p3], { perm: [0, 2, 1] })]);
+    dw = ctx.op('Reshape', [ctx.reduceSum(prod, [0], false), ctx.ints(ws)]);
+  }
+  const db = b && needs[2] ? ctx.reduceSum(g!, [0, ...[...Array(s).keys()].map((i) => i + 2)], false) : null;
+  return [dx, dw, db];
+};
+
+export const LINEAR_RULES: Record<string, GradientRule> = {
+  Gemm: gemm,
+  MatMul: matmul,
+  Conv: conv,
+  ConvTranspose: convTranspose,
+};
