@@ -172,6 +172,12 @@ export class GradContext {
     return this.op('Unsqueeze', [x], { axes });
   }
 
+  /** Slice with constant starts/ends on `axes` (attributes before opset 10). */
+  slice(x: Value, starts: number[], ends: number[], axes: number[]): Value {
+    if (this.opset >= 10) return this.op('Slice', [x, this.ints(starts), this.ints(ends), this.ints(axes)]);
+    return this.op('Slice', [x], { starts, ends, axes });
+  }
+
   /** Reshapes `g` to the runtime shape of `like`. */
   reshapeLike(g: Value, like: Value): Value {
     return this.op('Reshape', [g, this.op('Shape', [like])]);

@@ -394,6 +394,34 @@ const cases: Case[] = [
     params: { x: [[1, 2, 5, 5]] },
     build: (b, v) => op(b, 'AveragePool', [v.x], { kernel_shape: [2, 2], pads: [1, 0, 0, 1], count_include_pad: 1 }),
   },
+  ...(
+    [
+      ['Resize nearest ×2×3 (half_pixel, round_prefer_floor)', {}],
+      [
+        'Resize nearest ×2×3 (asymmetric, floor)',
+        { coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' },
+      ],
+    ] as [string, Record<string, AttrInit>][]
+  ).map(([name, attrs]): Case => ({
+    name,
+    dtype: F32,
+    params: { x: [[2, 3, 3, 4]] },
+    consts: { scales: new MemoryTensor(F32, [4], Float32Array.of(1, 1, 2, 3)) },
+    build: (b, v) => b.op('Resize', [v.x, null, v.scales], { mode: 'nearest', ...attrs }),
+  })),
+  {
+    name: 'Upsample nearest ×2 (opset 9), MaxPool via Scatter',
+    dtype: F32,
+    opset: 9,
+    spaced: true,
+    params: { x: [[1, 2, 4, 4]] },
+    consts: { scales: new MemoryTensor(F32, [4], Float32Array.of(1, 1, 2, 2)) },
+    build: (b, v) =>
+      op(b, 'MaxPool', [op(b, 'Upsample', [v.x, v.scales], { mode: 'nearest' })], {
+        kernel_shape: [3, 3],
+        strides: [3, 3],
+      }),
+  },
   {
     name: 'GlobalAveragePool',
     dtype: F32,

@@ -81,7 +81,6 @@ const conv: GradientRule = (ctx, n, [g], needs) => {
   const xd = ctx.staticShape(x, n, 1);
   const ws = ctx.staticShape(w, n);
   const kernel = ws.slice(2);
-  if (ctx.opset < 10) throw ctx.fail(n, 'needs opset 10 or later (Slice with inputs)');
   const ys = ctx.staticShape(n.outputs[0], n, 2).slice(2);
   const geo = convGeometry(ctx, n, xd, kernel);
   const { spatial: s, strides, dilations, pads, group } = geo;
@@ -120,12 +119,12 @@ const conv: GradientRule = (ctx, n, [g], needs) => {
     });
     const dwFull = ctx.op('Transpose', [full], { perm: [1, 0, ...sp.map((i) => i - 1)] });
     // The swapped Conv may run past the kernel when strides do not divide the padded input.
-    dw = ctx.op('Slice', [
+    dw = ctx.slice(
       dwFull,
-      ctx.ints(kernel.map(() => 0)),
-      ctx.ints(kernel),
-      ctx.ints(kernel.map((_, i) => i + 2)),
-    ]);
+      kernel.map(() => 0),
+      kernel,
+      kernel.map((_, i) => i + 2),
+    );
   }
   const db = b && needs[2] ? ctx.reduceSum(g!, [0, ...[...Array(s).keys()].map((i) => i + 2)], false) : null;
   return [dx, dw, db];
@@ -167,7 +166,6 @@ const convTranspose: GradientRule = (ctx, n, [g], needs) => {
   const [x, w, b] = [n.inputs[0]!, n.inputs[1]!, n.inputs[2] ?? null];
   if (n.attr('output_shape') || n.getString('auto_pad', 'NOTSET') !== 'NOTSET')
     throw ctx.fail(n, 'output_shape and auto_pad are not supported (give pads and output_padding)');
-  if (ctx.opset < 10) throw ctx.fail(n, 'needs opset 10 or later');
   const xd = ctx.staticShape(x, n, 1);
   const ws = ctx.staticShape(w, n);
   const kernel = ws.slice(2);
@@ -179,12 +177,12 @@ const convTranspose: GradientRule = (ctx, n, [g], needs) => {
   if (needs[0]) {
     dx = ctx.op('Conv', [g!, w], { ...attrs, group: geo.group });
     // Output padding leaves rows the Conv does not reach back to; trim or keep exactly x's size.
-    dx = ctx.op('Slice', [
+    dx = ctx.slice(
       dx,
-      ctx.ints(kernel.map(() => 0)),
-      ctx.ints(xd.slice(2)),
-      ctx.ints(kernel.map((_, i) => i + 2)),
-    ]);
+      kernel.map(() => 0),
+      xd.slice(2),
+      kernel.map((_, i) => i + 2),
+    );
   }
   let dw: Value | null = null;
   if (needs[1]) {
@@ -195,12 +193,12 @@ const convTranspose: GradientRule = (ctx, n, [g], needs) => {
     for (let o = 0; o < cout * kk; o++) onehot[o * kk + (o % kk)] = 1;
     const eye = ctx.constant(ctx.dtype(x), [cout * kk, 1, ...kernel], onehot);
     const patches = ctx.op('Conv', [g!, eye], { ...attrs, group: cout });
-    const cropped = ctx.op('Slice', [
+    const cropped = ctx.slice(
       patches,
-      ctx.ints(kernel.map(() => 0)),
-      ctx.ints(xd.slice(2)),
-      ctx.ints(kernel.map((_, i) => i + 2)),
-    ]);
+      kernel.map(() => 0),
+      xd.slice(2),
+      kernel.map((_, i) => i + 2),
+    );
     const p3 = ctx.op('Reshape', [cropped, ctx.ints([0, cout * kk, -1])]);
     const x3 = ctx.op('Reshape', [x, ctx.ints([0, cin, -1])]);
     const prod = ctx.op('MatMul', [x3, ctx.op('Transpose', [p3], { perm: [0, 2, 1] })]);

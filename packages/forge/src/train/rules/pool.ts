@@ -16,13 +16,14 @@ const maxPool: GradientRule = (ctx, n, [g]) => {
   const kernel = n.getInts('kernel_shape')!;
   const strides = n.getInts('strides') ?? kernel.map(() => 1);
   const dil = n.getInts('dilations') ?? kernel.map(() => 1);
-  if (ctx.opset < 11) throw ctx.fail(n, 'needs opset 11 or later (ScatterElements)');
   const overlap = kernel.some((k, i) => (k - 1) * dil[i] + 1 > strides[i]);
   if (overlap && ctx.opset < 16)
     throw ctx.fail(n, 'overlapping windows need ScatterElements with reduction (opset 16 or later)');
   const flat = ctx.ints([-1]);
   const zeros = ctx.op('Reshape', [ctx.zerosLike(x), flat]);
-  const scattered = ctx.op('ScatterElements', [zeros, ctx.op('Reshape', [idx, flat]), ctx.op('Reshape', [g!, flat])], {
+  // Before opset 11 the same op is called Scatter.
+  const op = ctx.opset >= 11 ? 'ScatterElements' : 'Scatter';
+  const scattered = ctx.op(op, [zeros, ctx.op('Reshape', [idx, flat]), ctx.op('Reshape', [g!, flat])], {
     axis: 0,
     ...(overlap ? { reduction: 'add' } : {}),
   });
@@ -88,7 +89,36 @@ const globalAveragePool: GradientRule = (ctx, n, [g]) => {
   return [ctx.mul(ctx.op('Expand', [g!, ctx.op('Shape', [x])]), ctx.scalar(1 / count, x))];
 };
 
+/**
+ * Resize / Upsample in nearest mode by integer factors, where each input element is copied to a
+ * block of the output (the coordinate modes that map blocks back to one source): the gradient sums
+ * each block, as a Reshape that splits every spatial axis and a ReduceSum over the block axes.
+ */
+const resizeNearest: GradientRule = (ctx, n, [g]) => {
+  const x = n.inputs[0]!;
+  const xs = ctx.staticShape(x, n, 1);
+  const ys = ctx.staticShape(n.outputs[0], n, 1);
+  if (n.getString('mode', 'nearest') !== 'nearest') throw ctx.fail(n, 'only nearest mode is supported');
+  const ctm = n.getString('coordinate_transformation_mode', 'half_pixel');
+  const nm = n.getString('nearest_mode', 'round_prefer_floor');
+  const blocks =
+    n.opType === 'Upsample' ||
+    ctx.opset < 11 ||
+    (ctm === 'asymmetric' && nm === 'floor') ||
+    ((ctm === 'half_pixel' || ctm === 'pytorch_half_pixel') && nm.startsWith('round_prefer'));
+  if (!blocks) throw ctx.fail(n, `coordinate mode '${ctm}' with nearest mode '${nm}' is not supported`);
+  const factors = xs.map((d, i) => (i < 2 ? 1 : ys[i] / d));
+  if (xs[1] !== ys[1] || factors.some((f) => !Number.isInteger(f) || f < 1))
+    throw ctx.fail(n, `only integer upscaling of spatial axes is supported ([${xs}] → [${ys}])`);
+  const split = [-1, xs[1], ...xs.slice(2).flatMap((d, i) => [d, factors[i + 2]])];
+  const blockAxes = xs.slice(2).map((_, i) => 3 + 2 * i);
+  const summed = ctx.reduceSum(ctx.op('Reshape', [g!, ctx.ints(split)]), blockAxes, false);
+  return [summed, null, null, null];
+};
+
 export const POOL_RULES: Record<string, GradientRule> = {
+  Resize: resizeNearest,
+  Upsample: resizeNearest,
   MaxPool: maxPool,
   AveragePool: averagePool,
   GlobalAveragePool: globalAveragePool,

@@ -105,7 +105,6 @@ const slice: GradientRule = (ctx, n, [g]) => {
 const pad: GradientRule = (ctx, n, [g]) => {
   const r = ctx.rank(n.inputs[0]!, n);
   if (n.getString('mode', 'constant') !== 'constant') throw ctx.fail(n, 'only constant mode is supported');
-  if (ctx.opset < 10) throw ctx.fail(n, 'needs opset 10 or later (Slice with inputs)');
   const pads = ctx.opset >= 11 ? constInts(n.inputs[1]) : n.getInts('pads');
   if (!pads || n.inputs[3] || pads.some((p) => p < 0))
     throw ctx.fail(n, 'needs constant non-negative pads for all axes');
@@ -113,7 +112,7 @@ const pad: GradientRule = (ctx, n, [g]) => {
   const starts = pads.slice(0, r);
   const ends = pads.slice(r).map((p) => (p === 0 ? INT64_MAX : -p));
   const axes = [...Array(r).keys()];
-  return [ctx.op('Slice', [g!, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes)]), null, null, null];
+  return [ctx.slice(g!, starts, ends, axes), null, null, null];
 };
 
 /**
