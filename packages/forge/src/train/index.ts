@@ -27,4 +27,10 @@ export {
 export { appendCrossEntropy, appendDistillationLoss, appendMse, appendWeightedSum } from './losses.js';
 export { Adam, Sgd, constantLr, cosineLr, type Optimizer, type Schedule } from './optimizers.js';
 export { Trainer } from './trainer.js';
-export { gradCheck, weightedSumLoss, type GradCheckResult } from './gradcheck.js';
+export {
+  directionalCheck,
+  gradCheck,
+  weightedSumLoss,
+  type DirectionalResult,
+  type GradCheckResult,
+} from './gradcheck.js';
