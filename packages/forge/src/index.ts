@@ -271,3 +271,4 @@ export {
   type ChannelCriterion,
   type ChannelGroupSummary,
 } from './passes/prune/prune-channels.js';
+export * from './train/index.js';

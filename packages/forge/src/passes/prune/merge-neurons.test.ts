@@ -20,7 +20,7 @@ import type { HostTensor } from '../../runtime/index.js';
 import { PassOptionError } from '../pass.js';
 import { maxRelDiff, runNode } from '../testing/exact-harness.js';
 import { mergeNeuronsPass, planMerges } from './merge-neurons.js';
-import { baseline, compareToBase, describeComparison, optimizedReference } from './reference-accuracy.js';
+import { baseline, compareToBase, describeComparison, optimizedReference } from './testing/reference-accuracy.js';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;

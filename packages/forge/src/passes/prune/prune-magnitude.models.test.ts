@@ -16,7 +16,7 @@ import {
   describeComparison,
   optimizedReference,
   type ReferenceName,
-} from './reference-accuracy.js';
+} from './testing/reference-accuracy.js';
 
 /** Measured drops (pt): mnist 0.90 / 0.00, fashion 3.15 / 1.50, spam 2.48 / 0.83 (l1 / global). */
 const cases: { name: ReferenceName; maxDropL1: number; maxDropGlobal: number; maxGzip: number }[] = [

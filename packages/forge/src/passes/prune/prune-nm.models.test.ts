@@ -16,7 +16,7 @@ import {
   describeComparison,
   optimizedReference,
   type ReferenceName,
-} from './reference-accuracy.js';
+} from './testing/reference-accuracy.js';
 
 /** Measured drops: mnist 0.55 pt, fashion 15.35 pt, spam 2.23 pt. */
 const cases: { name: ReferenceName; maxDrop: number; dense: number }[] = [

@@ -23,7 +23,7 @@ import type { HostTensor } from '../../runtime/index.js';
 import { PassOptionError } from '../pass.js';
 import { runNode } from '../testing/exact-harness.js';
 import { pruneGlobalPass, pruneL1Pass } from './prune-magnitude.js';
-import { REFERENCE_MODELS, optimizedReference } from './reference-accuracy.js';
+import { REFERENCE_MODELS, optimizedReference } from './testing/reference-accuracy.js';
 import { formatSparsity, gzipSize, sparsityReport, storeSparsePass } from './storage.js';
 
 const copy = (m: Model) => loadModelFromBytes(serializeModel(m));

@@ -20,7 +20,7 @@ import type { Pass } from '../pass.js';
 import { quantizeStaticAuto } from './auto-exclude.js';
 import { outputSnr } from './layer-errors.js';
 import { parseQuantizeStaticOptions, quantizeStaticPass } from './quantize-static.js';
-import { batchesOf, rng, uniform } from './static-testing.js';
+import { batchesOf, rng, uniform } from './testing/static-testing.js';
 
 const rand = rng(11);
 const randT = (dims: number[], lo = -1, hi = 1) => floatTensor(dims, uniform(rand, dims, lo, hi).data as Float32Array);

@@ -11,7 +11,7 @@ import {
   assertReference,
   describeReference,
   quantizeReference,
-} from './static-testing.js';
+} from './testing/static-testing.js';
 
 describe('calibration methods on a reference model', () => {
   before(() => ensureModels());

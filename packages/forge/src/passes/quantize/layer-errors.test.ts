@@ -9,7 +9,7 @@ import { DataType, GraphBuilder, floatTensor, loadModelFromBytes, serializeModel
 import type { Feeds } from '../../runtime/index.js';
 import { layerErrors } from './layer-errors.js';
 import { parseQuantizeStaticOptions, quantizeStatic } from './quantize-static.js';
-import { batchesOf, rng, uniform } from './static-testing.js';
+import { batchesOf, rng, uniform } from './testing/static-testing.js';
 
 const rand = rng(11);
 const randT = (dims: number[], lo = -1, hi = 1) => floatTensor(dims, uniform(rand, dims, lo, hi).data as Float32Array);

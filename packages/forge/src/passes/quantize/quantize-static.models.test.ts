@@ -13,7 +13,7 @@ import {
   assertReference,
   describeReference,
   quantizeReference,
-} from './static-testing.js';
+} from './testing/static-testing.js';
 
 describe('quantize-static: reference models', () => {
   before(() => ensureModels());

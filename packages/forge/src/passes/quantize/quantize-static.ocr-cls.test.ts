@@ -14,7 +14,7 @@ import { getBackend, type BackendName, type Session } from '../../runtime/index.
 import { runPasses } from '../manager.js';
 import { DEFAULT_RECIPE, PASSES } from '../registry.js';
 import { parseQuantizeStaticOptions, quantizeStatic } from './quantize-static.js';
-import { ocrBatches, optimizedOps, renderOcrLine, rotate180 } from './static-testing.js';
+import { ocrBatches, optimizedOps, renderOcrLine, rotate180 } from './testing/static-testing.js';
 
 /** PaddleOCR's direction classifier input: height 48, width up to and padded to 192. */
 const CLS = { maxWidth: 192, minWidth: 192 };

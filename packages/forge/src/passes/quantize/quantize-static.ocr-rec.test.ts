@@ -17,7 +17,7 @@ import { getBackend, type BackendName, type Session } from '../../runtime/index.
 import { runPasses } from '../manager.js';
 import { DEFAULT_RECIPE, PASSES } from '../registry.js';
 import { parseQuantizeStaticOptions, quantizeStatic } from './quantize-static.js';
-import { ocrBatches, optimizedOps, renderOcrLine } from './static-testing.js';
+import { ocrBatches, optimizedOps, renderOcrLine } from './testing/static-testing.js';
 
 async function optimizedFloat(name: 'ocr-cls' | 'ocr-rec'): Promise<Model> {
   const model = loadModel(modelPath(name));

@@ -30,7 +30,7 @@ import {
   quantizeStaticPass,
   type QuantizeStaticOptions,
 } from './quantize-static.js';
-import { batchesOf, optimizedOps, rng, snrDb, uniform } from './static-testing.js';
+import { batchesOf, optimizedOps, rng, snrDb, uniform } from './testing/static-testing.js';
 
 const rand = rng(5);
 const randT = (dims: number[], lo = -1, hi = 1) => floatTensor(dims, uniform(rand, dims, lo, hi).data as Float32Array);

@@ -5,12 +5,12 @@
  */
 import { join } from 'node:path';
 import { loadModel, serializeModel, type Model } from '@edgeforge/onnx';
-import { REPO_ROOT, mnistPath } from '../../../../../tools/models.ts';
-import { openDataset } from '../../data/index.js';
-import { getBackend } from '../../runtime/index.js';
-import { runPasses } from '../manager.js';
-import { DEFAULT_RECIPE, PASSES } from '../registry.js';
-import { gzipSize } from './storage.js';
+import { REPO_ROOT, mnistPath } from '../../../../../../tools/models.ts';
+import { openDataset } from '../../../data/index.js';
+import { getBackend } from '../../../runtime/index.js';
+import { runPasses } from '../../manager.js';
+import { DEFAULT_RECIPE, PASSES } from '../../registry.js';
+import { gzipSize } from '../storage.js';
 
 const FASHION = '/usr/share/datasets/fashion-mnist';
 

@@ -7,16 +7,16 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, loadModelFromBytes, serializeModel, type Model } from '@edgeforge/onnx';
-import { REPO_ROOT, mnistPath } from '../../../../../tools/models.ts';
-import { openDataset } from '../../data/index.js';
-import { evaluateModel } from '../../evaluate/evaluate.js';
-import { preprocessBatch, type PreprocessOptions } from '../../evaluate/ocr/preprocess.js';
-import { OCR_DEFAULT_FONTS, ocrFont, renderLine, type RgbImage } from '../../evaluate/ocr/render.js';
-import { getBackend, type Feeds, type HostTensor } from '../../runtime/index.js';
-import { runPasses } from '../manager.js';
-import { DEFAULT_RECIPE, PASSES } from '../registry.js';
-import type { CalibrationMethod } from './calibrate.js';
-import { parseQuantizeStaticOptions, quantizeStatic } from './quantize-static.js';
+import { REPO_ROOT, mnistPath } from '../../../../../../tools/models.ts';
+import { openDataset } from '../../../data/index.js';
+import { evaluateModel } from '../../../evaluate/evaluate.js';
+import { preprocessBatch, type PreprocessOptions } from '../../../evaluate/ocr/preprocess.js';
+import { OCR_DEFAULT_FONTS, ocrFont, renderLine, type RgbImage } from '../../../evaluate/ocr/render.js';
+import { getBackend, type Feeds, type HostTensor } from '../../../runtime/index.js';
+import { runPasses } from '../../manager.js';
+import { DEFAULT_RECIPE, PASSES } from '../../registry.js';
+import type { CalibrationMethod } from '../calibrate.js';
+import { parseQuantizeStaticOptions, quantizeStatic } from '../quantize-static.js';
 
 /**
  * Op types (with their domain, `com.microsoft::QGemm`) of the graph onnxruntime-node runs after its
