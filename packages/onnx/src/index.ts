@@ -57,6 +57,7 @@ export { Value, type Use } from './ir/value.js';
 export { Node, type NodeInit } from './ir/node.js';
 export { Graph, createNode, capturedValues, nodeDependencies } from './ir/graph.js';
 export { Model, FunctionDef, irVersionForOpset, MAX_IR_VERSION } from './ir/model.js';
+export { OP_VERSIONS, schemaVersion, versionsCrossed } from './ir/op-versions.js';
 export {
   allGraphs,
   graphAndSubgraphs,

@@ -178,6 +178,53 @@ function dqModel(q: {
   return b.model({ opset: q.opset, ...(q.domain ? { opsets: { [q.domain]: 1 } } : {}) });
 }
 
+/** y = op(x[, extra initializers]), optionally inside both branches of an If. */
+function opModel(
+  op: string,
+  opset: number,
+  opts: { extra?: MemoryTensor[]; inIf?: boolean; attrs?: Record<string, number>; outType?: number } = {},
+): Model {
+  const b = new GraphBuilder('main');
+  const x = b.input('x', F, [1, 1, 2, 2]);
+  const out = opts.outType ?? F;
+  const body = (g: GraphBuilder, tag: string) => {
+    const extra = (opts.extra ?? []).map((t, i) => b.initializer(`k${i}`, t));
+    return g.op(op, [x, ...extra], opts.attrs ?? {}, { name: `${op.toLowerCase()}${tag}`, output: `y${tag}` });
+  };
+  if (!opts.inIf) {
+    b.output(body(b, ''), undefined, out);
+    return b.model({ opset });
+  }
+  const c = b.input('c', DataType.BOOL, []);
+  const tb = new GraphBuilder('then');
+  tb.output(body(tb, 't'), undefined, out);
+  const eb = new GraphBuilder('else');
+  eb.output(body(eb, 'e'), undefined, out);
+  const y = b.op('If', [c], { then_branch: tb.graph, else_branch: eb.graph }, { name: 'cond', output: 'y' });
+  b.output(y, undefined, out);
+  return b.model({ opset });
+}
+
+/** if c then x + w (w an initializer of the branch, optionally also its input) else x, at an IR version. */
+function branchInitModel(irVersion: number, asInput: boolean): Model {
+  const b = new GraphBuilder('main');
+  const c = b.input('c', DataType.BOOL, []);
+  const x = b.input('x', F, [2]);
+  const tb = new GraphBuilder('then');
+  const w = tb.initializer('w', floatTensor([2], [1, 2]));
+  if (asInput) tb.graph.addInput(w);
+  tb.output(tb.op('Add', [x, w], {}, { name: 'add', output: 't' }), undefined, F, [2]);
+  const eb = new GraphBuilder('else');
+  eb.output(eb.op('Identity', [x], {}, { name: 'id', output: 'e' }), undefined, F, [2]);
+  b.output(
+    b.op('If', [c], { then_branch: tb.graph, else_branch: eb.graph }, { name: 'cond', output: 'y' }),
+    undefined,
+    F,
+    [2],
+  );
+  return b.model({ opset: 9, irVersion });
+}
+
 describe('checker rules against onnxruntime 1.30', () => {
   it('lists one rule per file', () => {
     assert.deepEqual(checkRules.map((r) => r.name).sort(), [
@@ -185,6 +232,7 @@ describe('checker rules against onnxruntime 1.30', () => {
       'defined-inputs',
       'graph-io',
       'ir-version',
+      'op-exists',
       'qdq-opset',
       'ssa',
       'tensor-data',
@@ -383,6 +431,15 @@ describe('checker rules against onnxruntime 1.30', () => {
         names: ["initializer 'w' is not a graph input"],
       });
     });
+    it('refuses at IR 3 a subgraph initializer that is not also an input of the subgraph (ORT checks subgraphs only)', async () => {
+      await expectIssue(branchInitModel(3, false), {
+        severity: 'error',
+        rule: 'ir-version',
+        names: ["initializer 'w' of a subgraph", "main/If 'cond'/then_branch"],
+      });
+      await expectIssue(branchInitModel(3, true), { severity: 'warning', rule: 'ir-version' }); // only IR 3 < opset 9's IR 4
+      await expectIssue(branchInitModel(4, false), { severity: 'clean' });
+    });
     it('refuses a model without opset imports, and ai.onnx imported at version 0', async () => {
       const m = addModel();
       m.opsetImports.clear();
@@ -454,6 +511,53 @@ describe('checker rules against onnxruntime 1.30', () => {
         { severity: 'warning', rule: 'topological-order', names: ['function local::MyFn', 'never called'] },
         (p) => p.functions[0].node.reverse(),
       );
+    });
+  });
+
+  describe('op-exists', () => {
+    it('refuses an op newer than the opset, in the main graph or a subgraph; passes it at its since-version', async () => {
+      await expectIssue(opModel('GreaterOrEqual', 10, { extra: [floatTensor([1], [0])], outType: DataType.BOOL }), {
+        severity: 'error',
+        rule: 'op-exists',
+        names: ["GreaterOrEqual 'greaterorequal'", 'opset 10', 'starts at opset 12'],
+      });
+      await expectIssue(
+        opModel('GreaterOrEqual', 10, { extra: [floatTensor([1], [0])], inIf: true, outType: DataType.BOOL }),
+        {
+          severity: 'error',
+          rule: 'op-exists',
+          names: ['then_branch', "GreaterOrEqual 'greaterorequalt'"],
+        },
+      );
+      await expectIssue(opModel('GreaterOrEqual', 12, { extra: [floatTensor([1], [0])], outType: DataType.BOOL }), {
+        severity: 'clean',
+      });
+      await expectIssue(opModel('Celu', 11), { severity: 'error', rule: 'op-exists', names: ['Celu'] });
+      await expectIssue(opModel('Celu', 12), { severity: 'clean' });
+    });
+    it('refuses Upsample from opset 10 and Scatter from 11 (deprecated); passes them just before', async () => {
+      const scales = floatTensor([4], [1, 1, 2, 2]);
+      await expectIssue(opModel('Upsample', 10, { extra: [scales] }), {
+        severity: 'error',
+        rule: 'op-exists',
+        names: ['Upsample', 'deprecated', 'opset 10'],
+      });
+      await expectIssue(opModel('Upsample', 9, { extra: [scales] }), { severity: 'clean' });
+      const idx = new MemoryTensor(DataType.INT64, [1, 1, 2, 2], new BigInt64Array(4));
+      const upd = floatTensor([1, 1, 2, 2], [1, 2, 3, 4]);
+      await expectIssue(opModel('Scatter', 11, { extra: [idx, upd] }), {
+        severity: 'error',
+        rule: 'op-exists',
+        names: ['Scatter', 'deprecated'],
+      });
+      await expectIssue(opModel('Scatter', 10, { extra: [idx, upd] }), { severity: 'clean' });
+    });
+    it('passes what ORT registers before ONNX does (ThresholdedRelu at opset 9) and GroupNormalization-18', async () => {
+      await expectIssue(opModel('ThresholdedRelu', 9), { severity: 'clean' });
+      const one = floatTensor([1], [1]);
+      await expectIssue(opModel('GroupNormalization', 18, { extra: [one, one], attrs: { num_groups: 1 } }), {
+        severity: 'clean',
+      });
     });
   });
 

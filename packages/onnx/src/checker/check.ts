@@ -4,6 +4,7 @@ import { attributes } from './rules/attributes.js';
 import { definedInputs } from './rules/defined-inputs.js';
 import { graphIo } from './rules/graph-io.js';
 import { irVersion } from './rules/ir-version.js';
+import { opExists } from './rules/op-exists.js';
 import { qdqOpset } from './rules/qdq-opset.js';
 import { ssa } from './rules/ssa.js';
 import { tensorData } from './rules/tensor-data.js';
@@ -19,6 +20,7 @@ export const RULES: readonly Rule[] = [
   topologicalOrder,
   tensorData,
   attributes,
+  opExists,
   qdqOpset,
 ];
 

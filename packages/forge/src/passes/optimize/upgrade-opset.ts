@@ -35,6 +35,9 @@ import {
   graphAndSubgraphs,
   inferShapes,
   irVersionForOpset,
+  OP_VERSIONS,
+  schemaVersion,
+  versionsCrossed,
   type FunctionDef,
   type Graph,
   type Model,
@@ -45,7 +48,7 @@ import {
 import { Changes, PassOptionError, type Pass } from '../pass.js';
 import { adapterFor, referencedAttrs, type Adapter } from './upgrade-opset/adapters.js';
 import { OpsetUpgradeError, type Refusal, type UpgradeContext } from './upgrade-opset/build.js';
-import { ORT_CPU_MISSING, OP_VERSIONS, schemaVersion, versionsCrossed } from './upgrade-opset/op-versions.js';
+import { ORT_CPU_MISSING } from './upgrade-opset/op-versions.js';
 
 export { OpsetUpgradeError, type Refusal } from './upgrade-opset/build.js';
 

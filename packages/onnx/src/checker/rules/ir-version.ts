@@ -6,12 +6,13 @@
  * ships (ai.onnx 26, ai.onnx.ml 5, com.microsoft 1); a node of a domain the model does not import,
  * unless ORT registers that domain itself ("No opset import for domain 'x'"; model-local functions
  * need their domain imported too); a used domain imported at version < 1; a function body using a
- * domain its function does not import (checked at load even for functions nobody calls).
+ * domain its function does not import (checked at load even for functions nobody calls); at
+ * IR < 4, a subgraph initializer that is not also an input of that subgraph.
  *
  * Warnings (ORT loads, the spec or `onnx.helper.VERSION_TABLE` disagrees): an IR version lower
  * than the ai.onnx opset needs (`irVersionForOpset`); IR < 3 (no opset_import yet) or unset;
  * a node of an ORT built-in domain (ai.onnx, ai.onnx.ml, com.microsoft …) without an import, where
- * ORT silently assumes its newest version; at IR < 4, an initializer that is not a graph input;
+ * ORT silently assumes its newest version; at IR < 4, a main-graph initializer that is not a graph input;
  * the default domain imported twice (as '' and as 'ai.onnx').
  */
 import { MAX_IR_VERSION, irVersionForOpset } from '../../ir/model.js';
@@ -83,10 +84,17 @@ export const irVersion: Rule = {
         if (info.fn) continue;
         const inputNames = new Set(info.graph.inputs.map((x) => x.name));
         for (const name of info.graph.initializers.keys()) {
-          if (!inputNames.has(name)) {
+          if (inputNames.has(name)) continue;
+          // ORT checks this in subgraphs only ("w in initializer but not in graph input").
+          if (info.kind === 'main') {
             report.warning(
               { graph: info },
               `initializer '${name}' is not a graph input, which IR ${ir} (< 4) requires (ORT loads it anyway)`,
+            );
+          } else {
+            report.error(
+              { graph: info },
+              `initializer '${name}' of a subgraph is not one of its inputs, which IR ${ir} (< 4) requires (ORT: "${name} in initializer but not in graph input")`,
             );
           }
         }
