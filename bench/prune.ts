@@ -2,10 +2,11 @@
  * Structured pruning side by side, in one run: for the Fashion-MNIST ResNet and PaddleOCR cls at
  * 25% and 50% of channels removed, parameters, MACs, file and gzip size, and onnxruntime-node
  * latency of the pruned model over the float model after the same optimize recipe, measured
- * interleaved in this one process (ratio < 1: pruned is faster). Accuracy before fine-tuning is
- * measured in the tests; recovering it is distillation's job.
+ * interleaved in this one process (ratio < 1: pruned is faster). `--multiple-of n` keeps a multiple
+ * of n channels per group (prune-channels' `multipleOf`). Accuracy before fine-tuning is measured in
+ * the tests; recovering it is distillation's job.
  *
- *   node --import tsx --conditions=source bench/prune.ts [--iterations 100] [--batch 1] [--threads 1] [--json]
+ *   node --import tsx --conditions=source bench/prune.ts [--iterations 100] [--batch 1] [--threads 1] [--multiple-of 1] [--json]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,7 @@ const iterations = Number(flag('--iterations')) || 100;
 const batch = Number(flag('--batch')) || 1;
 // One intra-op thread by default: on a shared 2-core machine that is what stays comparable.
 const threads = Number(flag('--threads')) || 1;
+const multipleOf = Number(flag('--multiple-of')) || 1;
 const asJson = args.includes('--json');
 
 const CASES = [
@@ -56,7 +58,7 @@ try {
       const out = join(dir, `${c.name}.${amount}.onnx`);
       const r = await pruneModel(c.path(), out, {
         method: 'channels',
-        passOptions: { amount },
+        passOptions: { amount, multipleOf },
         inputShapes: shapes,
         data: false,
       });
@@ -90,6 +92,6 @@ else {
   const w = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
   for (const r of cells) console.log(r.map((x, i) => (i < 1 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  '));
   console.log(
-    `\nlatencyRatio = p50(pruned) / p50(float after the same optimize recipe), onnxruntime-node, batch ${batch}, ${threads} thread(s), interleaved`,
+    `\nlatencyRatio = p50(pruned) / p50(float after the same optimize recipe), onnxruntime-node, batch ${batch}, ${threads} thread(s), multipleOf ${multipleOf}, interleaved`,
   );
 }

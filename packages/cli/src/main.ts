@@ -172,6 +172,7 @@ function program(io: Io): Command {
     .option('--pattern <n:m>', 'keep n of every m weights along the input channels (nm; default 2:4)')
     .option('--criterion <c>', 'channel importance (channels): l1 | l2 | bn-scale')
     .option('--min-channels <n>', 'leave layers with fewer output channels alone (channels)')
+    .option('--multiple-of <n>', 'keep a multiple of n channels per group (channels)')
     .option('--threshold <c>', 'cosine above which neurons merge (merge; default 0.99)')
     .option('--op-types <a,b>', 'only prune weights of these op types (Conv, ConvTranspose, Gemm, MatMul)')
     .option('--nodes <p,q>', 'only prune weights of nodes whose names match these globs or /regex/')

@@ -41,6 +41,7 @@ const FLAG_OPTIONS: FlagTable<PruneMethod> = {
   threshold: ['threshold', 'number', ['merge']],
   criterion: ['criterion', 'string', ['channels']],
   minChannels: ['minChannels', 'int', ['channels']],
+  multipleOf: ['multipleOf', 'int', ['channels']],
   opTypes: ['opTypes', 'list', ALL],
   nodes: ['nodes', 'list', ALL],
   minSize: ['minSize', 'int', ['l1', 'global', 'nm', 'merge']],

@@ -129,6 +129,27 @@ describe('prune-channels: counts', () => {
     assert.equal(channelsToRemove(0.9, 2), 1); // 1.8 → 2, but one channel stays
     assert.equal(channelsToRemove(0, 64), 0);
   });
+
+  it('multipleOf rounds the kept count to the nearest multiple (ties keep more), within [m, m·⌊n/m⌋]', () => {
+    assert.equal(channelsToRemove(0.25, 24, 8), 8); // keep 18 → 16
+    assert.equal(channelsToRemove(0.25, 20, 8), 4); // keep 15 → 16
+    assert.equal(channelsToRemove(0.25, 16, 8), 0); // keep 12, a tie → 16
+    assert.equal(channelsToRemove(0.5, 16, 8), 8);
+    assert.equal(channelsToRemove(0.9, 16, 8), 8); // keep 2 → 0, but never below 8
+    assert.equal(channelsToRemove(0.1, 20, 8), 4); // keep 18 → 16: the most a 20-group can keep
+    assert.equal(channelsToRemove(0.01, 20, 8), 0); // nothing asked, nothing removed
+    assert.equal(channelsToRemove(0, 20, 8), 0);
+    assert.equal(channelsToRemove(0.5, 6, 8), 0); // smaller than m: left alone
+    for (const m of [1, 2, 3, 4, 8, 16])
+      for (let n = 1; n <= 70; n++)
+        for (const amount of [0, 0.05, 0.1, 0.25, 0.3, 0.5, 0.75, 0.9, 0.99]) {
+          const r = channelsToRemove(amount, n, m);
+          const kept = n - r;
+          if (m === 1) assert.equal(r, channelsToRemove(amount, n));
+          else if (r > 0) assert.ok(kept % m === 0 && kept >= m && kept <= n, `n ${n} m ${m} amount ${amount}`);
+          if (channelsToRemove(amount, n) === 0) assert.equal(r, 0);
+        }
+  });
 });
 
 describe('prune-channels: built graphs (zeroed channels removed, outputs unchanged)', () => {
@@ -185,6 +206,17 @@ describe('prune-channels: built graphs (zeroed channels removed, outputs unchang
   it('conv-bn-relu-conv with weights in Constant nodes, and with l2', async () => {
     await prunedExactly(convBnReluConv(HALF8, { constants: true }), { x: feed([1, 3, 8, 8]) }, cbrcExpect);
     await prunedExactly(convBnReluConv(HALF8), { x: feed([1, 3, 8, 8]) }, cbrcExpect, { criterion: 'l2' });
+  });
+
+  it('multipleOf 4: amount 0.4 of 8 would keep 5, keeps 4 (the zeroed channels) instead', async () => {
+    const feeds = { x: feed([1, 3, 8, 8]) };
+    const { report } = await prunedExactly(convBnReluConv(HALF8), feeds, cbrcExpect, { amount: 0.4, multipleOf: 4 });
+    assert.equal(report.counts['channels removed'], 4);
+    // Without it, round_half_even(3.2) = 3 go and 5 stay.
+    const plain = convBnReluConv(HALF8);
+    await pruneChannelsPass.run(plain, pruneChannelsPass.parseOptions({ amount: 0.4 }), {});
+    const conv1 = plain.graph.nodes().find((x) => x.name === 'conv1')!;
+    assert.deepEqual(conv1.inputs[1]!.const!.dims, [5, 3, 3, 3]);
   });
 
   it('bn-scale ranks by BatchNormalization γ (channels with γ = β = 0 are removed)', async () => {
@@ -490,7 +522,11 @@ describe('prune-channels: options and refusals', () => {
       opTypes: ['Conv', 'ConvTranspose', 'Gemm', 'MatMul'],
       nodes: [],
       minChannels: 1,
+      multipleOf: 1,
     });
+    assert.equal(parse({ amount: 0.5, multipleOf: '8' }).multipleOf, 8);
+    for (const bad of [0, 1.5, 'x', -8])
+      assert.throws(() => parse({ amount: 0.5, multipleOf: bad }), /multipleOf must be an integer ≥ 1/);
   });
 
   function twoConvs(): Model {
@@ -542,11 +578,32 @@ describe('prune-channels: options and refusals', () => {
     assert.ok(Number.isFinite(r.steps[0].verifiedMaxRelError));
   });
 
-  it('amount 0 changes nothing', async () => {
+  it('amount 0 changes nothing, with or without multipleOf', async () => {
+    for (const raw of [{ amount: 0 }, { amount: 0, multipleOf: 8 }, { amount: 0.05, multipleOf: 4 }]) {
+      const m = twoConvs();
+      const before = serializeModel(m);
+      assert.equal((await pruneChannelsPass.run(m, parse(raw), {})).changed, false);
+      assert.deepEqual(serializeModel(m), before);
+    }
+  });
+
+  it('multipleOf: kept counts are multiples; a group smaller than multipleOf is left alone with a note', async () => {
     const m = twoConvs();
-    const before = serializeModel(m);
-    assert.equal((await pruneChannelsPass.run(m, parse({ amount: 0 }), {})).changed, false);
-    assert.deepEqual(serializeModel(m), before);
+    const dims = (name: string) => m.graph.nodes().find((x) => x.name === name)!.inputs[1]!.const!.dims;
+    // 8 channels at 0.75: 6 would go; 2 kept rounds up to 4.
+    const r = await pruneChannelsPass.run(m, parse({ amount: 0.75, multipleOf: 4 }), {});
+    assert.deepEqual([dims('first')[0], dims('second')[0], dims('head')[1]], [4, 4, 4]);
+    assert.equal(r.counts['channels removed'], 8);
+    const small = twoConvs();
+    const before = serializeModel(small);
+    const s = await pruneChannelsPass.run(small, parse({ amount: 0.5, multipleOf: 16 }), {});
+    assert.equal(s.changed, false);
+    assert.deepEqual(serializeModel(small), before);
+    assert.equal(s.counts['channel groups smaller than multipleOf'], 2);
+    assert.ok(
+      s.notes?.some((n) => /first.*fewer than multipleOf 16 channels/.test(n)),
+      s.notes?.join('; '),
+    );
   });
 
   it('verification refuses a model whose shapes disagree', async () => {
