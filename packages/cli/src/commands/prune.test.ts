@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadModel } from '@edgeforge/onnx';
 import { ensureModels, mnistPath, REPO_ROOT } from '../../../../tools/models.ts';
 import { ortLoads } from '../../../onnx/src/testing/ort.js';
 import { run } from '../testing.js';
@@ -86,6 +87,38 @@ describe('edgeforge prune', () => {
     assert.match(r.stdout, /gzip [\d.]+ (MiB|KiB) → [\d.]+ (MiB|KiB) \(0\.\d+×\)/);
     assert.match(r.stdout, /fc1\.weight\s+30\.00%/);
     assert.match(r.stdout, /top-1 \d+\.\d+% → \d+\.\d+%/);
+  });
+
+  it('--method channels --multiple-of 8: a smaller dense model whose kept channel counts are multiples of 8', async () => {
+    const out = join(tmp, 'mnist-channels.onnx');
+    const r = await run(
+      'prune',
+      MNIST,
+      '-o',
+      out,
+      '--method',
+      'channels',
+      '--amount',
+      '0.25',
+      '--multiple-of',
+      '8',
+      '--data',
+      mnistTest(),
+      '--limit',
+      '300',
+      '--json',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as PruneJson & { paramsBefore: number; paramsAfter: number };
+    const m = loadModel(out);
+    const convs = [...m.graph].filter((n) => n.opType === 'Conv');
+    const kept = convs.map((n) => m.graph.initializers.get(n.inputs[1]!.name)!.const!.dims[0]);
+    console.log(
+      `mnist channels 25% multiple-of 8: parameters ${j.paramsBefore} → ${j.paramsAfter}, Conv outputs ${kept.join(', ')}`,
+    );
+    assert.ok(j.paramsAfter < j.paramsBefore * 0.9, `${j.paramsBefore} → ${j.paramsAfter}`);
+    for (const k of kept) assert.equal(k % 8, 0, `kept ${k}`);
+    assert.equal(await ortLoads(out), undefined);
   });
 
   it('combines with optimize and quantize passes in one recipe', async () => {

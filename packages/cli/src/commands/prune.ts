@@ -24,6 +24,7 @@ export interface PruneFlags {
   nodes?: string;
   minSize?: string;
   minChannels?: string;
+  multipleOf?: string;
   storeSparse?: boolean | string;
   optimize?: boolean;
   inputShape?: string[];
