@@ -14,18 +14,7 @@ import { allocTensor, floatToHalf } from '../runtime/tensor.js';
 import { DataError } from './errors.js';
 import { optInt, optNumber, type DataSpec } from './spec.js';
 import type { ShapedSource, SourceContext } from './source.js';
-
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; returns floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './prng.js';
 
 /** Mixes seed, input index and sample index into one 32-bit seed. */
 function mix(seed: number, input: number, index: number): number {
@@ -120,8 +109,8 @@ export function openSynthetic(spec: DataSpec, ctx: SourceContext): ShapedSource 
     };
     if (batched[k]) {
       const per = data.length / Math.max(1, n);
-      for (let s = 0; s < n; s++) fill(s * per, (s + 1) * per, prng(mix(seed, k, start + s)));
-    } else fill(0, data.length, prng(mix(seed, k, 0x40000000 + batchIndex)));
+      for (let s = 0; s < n; s++) fill(s * per, (s + 1) * per, mulberry32(mix(seed, k, start + s)));
+    } else fill(0, data.length, mulberry32(mix(seed, k, 0x40000000 + batchIndex)));
     return t;
   }
 

@@ -18,18 +18,10 @@ import {
 import { nodeBackend } from '../runtime/node.js';
 import type { Feeds, HostTensor, Session } from '../runtime/types.js';
 import { buildTrainingGraph, type TrainingGraphOptions } from './autodiff.js';
+import { mulberry32 } from '../data/prng.js';
 
 /** Deterministic uniform numbers in [0, 1) (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** A float tensor of uniform values in [lo, hi). */
 export function randomTensor(dtype: number, dims: number[], rand: () => number, lo = -1, hi = 1): MemoryTensor {

@@ -4,6 +4,7 @@
  * punctuation. Generated from a seed with a fixed PRNG and the word list below, so the same
  * `(count, seed)` always gives the same lines on every machine.
  */
+import { mulberry32 } from '../../data/prng.js';
 
 /** Common English words (lower case, 2–10 letters). */
 const WORDS = (
@@ -38,18 +39,6 @@ const STREETS = ['Main St', 'Oak Ave', 'Park Rd', 'Hill Lane', 'Bay Blvd', 'Lake
 const CITIES = ['Boston', 'Denver', 'Austin', 'Seattle', 'Dublin', 'Oslo', 'Lyon', 'Porto'];
 const UNITS = ['kg', 'g', 'ml', 'cm', 'mm', 'km', 'pcs', 'GB', 'MB', 'kW'];
 const CURRENCIES = ['USD', 'EUR', 'GBP', 'CHF'];
-
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; deterministic across platforms. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 
@@ -114,7 +103,7 @@ export const OCR_CORPUS_MAX_CHARS = 30;
  */
 export function ocrCorpus(count = 200, seed = 20240601): string[] {
   if (!(Number.isInteger(count) && count > 0)) throw new RangeError(`ocrCorpus: bad count ${count}`);
-  const r = prng(seed);
+  const r = mulberry32(seed);
   const seen = new Set<string>();
   const out: string[] = [];
   for (let i = 0, tries = 0; out.length < count; tries++) {

@@ -21,18 +21,9 @@ import { PassOptionError } from '../pass.js';
 import { maxRelDiff, runNode } from '../testing/exact-harness.js';
 import { mergeNeuronsPass, planMerges } from './merge-neurons.js';
 import { baseline, compareToBase, describeComparison, optimizedReference } from './testing/reference-accuracy.js';
+import { mulberry32 } from '../../data/prng.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(3);
+const rand = mulberry32(3);
 const randn = (n: number) => Array.from({ length: n }, () => rand() * 2 - 1);
 
 /**

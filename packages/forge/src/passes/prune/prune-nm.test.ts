@@ -18,19 +18,9 @@ import {
 import { PassOptionError } from '../pass.js';
 import { runNode } from '../testing/exact-harness.js';
 import { pruneNmPass } from './prune-nm.js';
+import { mulberry32 } from '../../data/prng.js';
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(7);
+const rand = mulberry32(7);
 const randomW = (dims: number[]) =>
   floatTensor(
     dims,

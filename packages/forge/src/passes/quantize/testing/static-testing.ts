@@ -17,6 +17,7 @@ import { runPasses } from '../../manager.js';
 import { DEFAULT_RECIPE, PASSES } from '../../registry.js';
 import type { CalibrationMethod } from '../calibrate.js';
 import { parseQuantizeStaticOptions, quantizeStatic } from '../quantize-static.js';
+import { mulberry32 } from '../../../data/prng.js';
 
 /**
  * Op types (with their domain, `com.microsoft::QGemm`) of the graph onnxruntime-node runs after its
@@ -47,17 +48,8 @@ export function batchesOf(list: readonly Feeds[]): () => AsyncIterable<Feeds> {
   };
 }
 
-/** mulberry32 */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic uniform numbers in [0, 1) (mulberry32). */
+export const rng = mulberry32;
 
 /** A float32 host tensor of uniform values in [lo, hi). */
 export function uniform(rand: () => number, dims: number[], lo = -1, hi = 1): HostTensor {
