@@ -18,6 +18,7 @@ export {
   dtypeBits,
   byteLength,
   isFloat,
+  isIntegerType,
   parseDtype,
   typedArrayFor,
   type TypedArray,

@@ -115,6 +115,23 @@ export function isFloat(dtype: number): boolean {
   );
 }
 
+const INTEGER_TYPES: ReadonlySet<number> = new Set([
+  DataType.INT8,
+  DataType.INT16,
+  DataType.INT32,
+  DataType.INT64,
+  DataType.UINT8,
+  DataType.UINT16,
+  DataType.UINT32,
+  DataType.UINT64,
+  DataType.BOOL,
+]);
+
+/** True for the integer and bool element types (every op computes on them exactly). */
+export function isIntegerType(dtype: number | undefined): boolean {
+  return dtype !== undefined && INTEGER_TYPES.has(dtype);
+}
+
 export type TypedArray =
   | Float32Array
   | Float64Array

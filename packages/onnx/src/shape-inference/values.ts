@@ -3,7 +3,7 @@
  * Concat → Reshape`, Paddle's `Shape → Slice → Concat`). Entries are dims: numbers, symbols (a
  * `Shape` of a symbolic tensor yields `'N'`) or null (unknown entry, the rest still known).
  */
-import { DataType } from '../ir/dtype.js';
+import { DataType, isIntegerType } from '../ir/dtype.js';
 import { int64ToNumber } from '../ir/attr.js';
 import { toFloat32, toTypedArray, type Tensor } from '../ir/tensor.js';
 import type { Dim } from '../ir/types.js';
@@ -18,22 +18,6 @@ export interface KnownValue {
 /** Larger tensors are not tracked (shape computations are tiny). */
 export const MAX_KNOWN_ELEMENTS = 1024;
 
-const INTEGER_TYPES = new Set<number>([
-  DataType.INT8,
-  DataType.INT16,
-  DataType.INT32,
-  DataType.INT64,
-  DataType.UINT8,
-  DataType.UINT16,
-  DataType.UINT32,
-  DataType.UINT64,
-  DataType.BOOL,
-]);
-
-export function isIntegerType(dtype: number | undefined): boolean {
-  return dtype !== undefined && INTEGER_TYPES.has(dtype);
-}
-
 const cache = new WeakMap<Tensor, KnownValue | null>();
 
 /** The elements of a small numeric tensor (integers exactly; floats as float32/double). */
@@ -44,7 +28,7 @@ export function knownFromTensor(t: Tensor): KnownValue | undefined {
   try {
     if (t.size <= MAX_KNOWN_ELEMENTS && t.dtype !== DataType.STRING) {
       const shape = [...t.dims];
-      if (INTEGER_TYPES.has(t.dtype)) {
+      if (isIntegerType(t.dtype)) {
         const a = toTypedArray(t);
         const data: Dim[] = [];
         for (let i = 0; i < t.size; i++) {

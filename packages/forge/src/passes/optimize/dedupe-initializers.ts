@@ -35,7 +35,7 @@
  * false`. Function bodies are deduplicated within each graph only.
  */
 import { createHash } from 'node:crypto';
-import { DataType, type Graph, type Node, type Tensor, type Value } from '@edgeforge/onnx';
+import { DataType, isIntegerType, type Graph, type Node, type Tensor, type Value } from '@edgeforge/onnx';
 import { Changes, PassOptionError, allGraphs, type Pass } from '../pass.js';
 
 export interface DedupeInitializersOptions {
@@ -52,19 +52,6 @@ export function tensorKey(t: Tensor): string {
   else h.update(t.bytes());
   return `${t.dtype}|${t.dims.join(',')}|${h.digest('hex')}`;
 }
-
-/** Integer and bool element types: every op computes on them exactly, whatever its kernel. */
-const INTEGER_TYPES: ReadonlySet<number> = new Set([
-  DataType.INT8,
-  DataType.INT16,
-  DataType.INT32,
-  DataType.INT64,
-  DataType.UINT8,
-  DataType.UINT16,
-  DataType.UINT32,
-  DataType.UINT64,
-  DataType.BOOL,
-]);
 
 /**
  * ai.onnx ops that may read an integer tensor of an enclosing graph: shape arithmetic, indexing,
@@ -95,7 +82,7 @@ const WEIGHT_INPUTS: Readonly<Record<string, readonly number[]>> = {
  */
 export function sameKernelFromOuterGraph(node: Node, index: number, tensor: Tensor): boolean {
   if (node.domain !== '' && node.domain !== 'ai.onnx') return false;
-  if (INTEGER_TYPES.has(tensor.dtype)) return INTEGER_READERS.has(node.opType);
+  if (isIntegerType(tensor.dtype)) return INTEGER_READERS.has(node.opType);
   if (node.opType === 'Conv') return index === 1 && tensor.dims.length === 3;
   return WEIGHT_INPUTS[node.opType]?.includes(index) ?? false;
 }

@@ -6,11 +6,11 @@
  * symbolic entries where the answer is exact: `N + 0`, `N * 3` → `3*N`, `N == -1` → false (dims are
  * never negative).
  */
-import { DataType } from '../../../ir/dtype.js';
+import { DataType, isIntegerType } from '../../../ir/dtype.js';
 import type { Dim } from '../../../ir/types.js';
 import { rules, type InferContext, type OpRule } from '../../context.js';
 import { broadcastShapes, divDim, mulDim } from '../../dims.js';
-import { isIntegerType, mapBroadcast, type KnownValue } from '../../values.js';
+import { mapBroadcast, type KnownValue } from '../../values.js';
 
 /** Broadcast shape of the given inputs (undefined when any has unknown rank). */
 export function broadcastInputs(ctx: InferContext, indices: readonly number[]): Dim[] | undefined {

@@ -4,11 +4,11 @@
  * NonZero (`[rank, ?]`), OneHot (depth from its constant).
  */
 import { AttrType } from '../../../ir/attr.js';
-import { DataType } from '../../../ir/dtype.js';
+import { DataType, isIntegerType } from '../../../ir/dtype.js';
 import type { Dim } from '../../../ir/types.js';
 import { rules, type InferContext, type OpRule } from '../../context.js';
 import { fail, isStaticShape, normAxis, productDims } from '../../dims.js';
-import { isIntegerType, known, knownFromTensor } from '../../values.js';
+import { known, knownFromTensor } from '../../values.js';
 import { shapeInput } from './reshape.js';
 
 function shape(ctx: InferContext): void {
