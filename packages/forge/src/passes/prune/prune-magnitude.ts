@@ -34,12 +34,10 @@ import { Changes, PassOptionError, type Pass, type PassReport } from '../pass.js
 import { roundHalfEven } from '../quantize/params.js';
 import {
   SELECTION_KEYS,
-  applyMask,
   magnitudes,
   parseSelection,
   selectWeights,
-  setWeightData,
-  sharedNote,
+  pruneWeight,
   zeroTest,
   type PrunableWeight,
   type WeightSelection,
@@ -117,16 +115,10 @@ function write(weights: PrunableWeight[], masks: Uint8Array[], skipped: string[]
   let zeros = 0;
   let total = 0;
   weights.forEach((w, i) => {
-    const { data, zeroed } = applyMask(w.tensor, masks[i]);
+    const data = pruneWeight(w, masks[i], changes);
     const zero = zeroTest(w.tensor.dtype);
     for (let j = 0; j < data.length; j++) if (zero(data[j])) zeros++;
     total += data.length;
-    if (!zeroed) return;
-    setWeightData(w.root, w.tensor.dtype, w.tensor.dims, data);
-    changes.add('weights pruned');
-    changes.add('elements zeroed', zeroed);
-    const shared = sharedNote(w);
-    if (shared) changes.note(shared);
   });
   for (const s of skipped) changes.note(`left alone: ${s}`);
   changes.note(

@@ -26,13 +26,11 @@ import { Changes, PassOptionError, type Pass, type PassReport } from '../pass.js
 import { checkKeys } from './prune-magnitude.js';
 import {
   SELECTION_KEYS,
-  applyMask,
   magnitudes,
   nodeLabel,
   parseSelection,
   selectWeights,
-  setWeightData,
-  sharedNote,
+  pruneWeight,
   type WeightSelection,
 } from './select.js';
 
@@ -123,13 +121,7 @@ export function pruneNm(model: Model, o: NmOptions): PassReport {
       continue;
     }
     const keep = nmMask(magnitudes(w.tensor), w.tensor.dims, axes[0] as number, o.n, o.m);
-    const { data, zeroed } = applyMask(w.tensor, keep);
-    if (!zeroed) continue;
-    setWeightData(w.root, w.tensor.dtype, w.tensor.dims, data);
-    changes.add('weights pruned');
-    changes.add('elements zeroed', zeroed);
-    const shared = sharedNote(w);
-    if (shared) changes.note(shared);
+    pruneWeight(w, keep, changes);
   }
   for (const s of skipped) changes.note(`left alone: ${s}`);
   return changes.report();

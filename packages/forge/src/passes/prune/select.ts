@@ -32,7 +32,7 @@ import {
   type Value,
 } from '@edgeforge/onnx';
 import { isOnnxOp } from '../optimize/fuse-bn-into-conv.js';
-import { PassOptionError } from '../pass.js';
+import { PassOptionError, type Changes } from '../pass.js';
 
 export const PRUNABLE_OPS = ['Conv', 'ConvTranspose', 'Gemm', 'MatMul'] as const;
 export type PrunableOp = (typeof PRUNABLE_OPS)[number];
@@ -250,6 +250,21 @@ export function applyMask(t: Tensor, keep: Uint8Array): { data: TypedArray; zero
     zeroed++;
   }
   return { data, zeroed };
+}
+
+/**
+ * Applies `keep` to a selected weight and stores the result where the weight lives, counting it in
+ * `changes` (with a note when nodes outside the selection read it too). Returns the masked data.
+ */
+export function pruneWeight(w: PrunableWeight, keep: Uint8Array, changes: Changes): TypedArray {
+  const { data, zeroed } = applyMask(w.tensor, keep);
+  if (!zeroed) return data;
+  setWeightData(w.root, w.tensor.dtype, w.tensor.dims, data);
+  changes.add('weights pruned');
+  changes.add('elements zeroed', zeroed);
+  const shared = sharedNote(w);
+  if (shared) changes.note(shared);
+  return data;
 }
 
 /** Whether a raw element (float16/bfloat16 as bits) is ±0. */
