@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { benchPair, getBackend, openDataset, optimizeModel, pruneModel } from '../packages/forge/src/index.ts';
 import { inferShapes, loadModel, modelMacs, summarizeModel } from '../packages/onnx/src/index.ts';
 import { ensureModels, modelPath, REPO_ROOT } from '../tools/models.ts';
+import { printTable } from './print-table.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -87,10 +88,7 @@ try {
 }
 if (asJson) console.log(JSON.stringify(rows, null, 2));
 else {
-  const cols = Object.keys(rows[0] ?? {});
-  const cells = [cols, ...rows.map((r) => cols.map((k) => String(r[k])))];
-  const w = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  for (const r of cells) console.log(r.map((x, i) => (i < 1 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  '));
+  printTable(rows, 1);
   console.log(
     `\nlatencyRatio = p50(pruned) / p50(float after the same optimize recipe), onnxruntime-node, batch ${batch}, ${threads} thread(s), multipleOf ${multipleOf}, interleaved`,
   );

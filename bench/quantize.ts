@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { benchPair, getBackend, openDataset, optimizeModel, quantizeModel } from '../packages/forge/src/index.ts';
 import type { Feeds, QuantizeMode } from '../packages/forge/src/index.ts';
 import { ensureModels, mnistPath, modelPath, REPO_ROOT } from '../tools/models.ts';
+import { printTable } from './print-table.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -153,10 +154,7 @@ try {
 }
 if (asJson) console.log(JSON.stringify(rows, null, 2));
 else {
-  const cols = Object.keys(rows[0] ?? {});
-  const cells = [cols, ...rows.map((r) => cols.map((k) => String(r[k])))];
-  const w = cols.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  for (const r of cells) console.log(r.map((x, i) => (i < 2 ? x.padEnd(w[i]) : x.padStart(w[i]))).join('  '));
+  printTable(rows, 2);
   console.log(
     '\nlatencyRatio = p50(quantized) / p50(float after the same optimize recipe), onnxruntime-node, interleaved',
   );
