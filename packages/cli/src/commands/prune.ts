@@ -1,20 +1,17 @@
-import {
-  pruneModel,
-  writeReport,
-  PRUNE_METHODS,
-  STORE_SPARSE,
-  type PruneMethod,
-  type PruneResult,
-} from '@edgeforge/forge';
+import { pruneModel, PRUNE_METHODS, STORE_SPARSE, type PruneMethod, type PruneResult } from '@edgeforge/forge';
 import { UsageError } from '../errors.js';
-import { parseInputShapes } from '../load.js';
-import { bytes, count, json, pct } from '../output.js';
-import { int } from './measure.js';
-import { flagOptions, measuredLines, type FlagTable } from './quantize.js';
+import { bytes, count, pct } from '../output.js';
+import {
+  compressOptions,
+  finishCompress,
+  flagOptions,
+  measuredLines,
+  type CompressFlags,
+  type FlagTable,
+} from './compress.js';
 
 /** Flags as commander hands them over. */
-export interface PruneFlags {
-  output?: string;
+export interface PruneFlags extends CompressFlags {
   method?: string;
   amount?: string;
   threshold?: string;
@@ -26,13 +23,6 @@ export interface PruneFlags {
   minChannels?: string;
   multipleOf?: string;
   storeSparse?: boolean | string;
-  optimize?: boolean;
-  inputShape?: string[];
-  data?: string;
-  limit?: string;
-  latency?: boolean;
-  backend?: string;
-  report?: string;
   json?: boolean;
 }
 
@@ -89,11 +79,8 @@ export async function pruneCommand(input: string, f: PruneFlags): Promise<string
     throw new UsageError(`--method ${method} needs --amount <fraction in [0,1]>`);
   if (f.pattern !== undefined && method !== 'nm')
     throw new UsageError(`--pattern applies to --method nm, not ${method}`);
-  if (f.backend && f.backend !== 'node' && f.backend !== 'wasm')
-    throw new UsageError(`--backend: '${f.backend}' (choose node or wasm)`);
+  const shared = compressOptions(f);
   const passOptions = { ...flagOptions(FLAG_OPTIONS, method, f, '--method'), ...pattern(f.pattern) };
-  const inputShapes = parseInputShapes(f.inputShape);
-  const limit = int('limit', f.limit);
   let storeSparse: boolean | { minSparsity: number } | undefined;
   if (f.storeSparse !== undefined && f.storeSparse !== false) {
     if (f.storeSparse === true) storeSparse = true;
@@ -104,17 +91,10 @@ export async function pruneCommand(input: string, f: PruneFlags): Promise<string
     }
   }
   const r = await pruneModel(input, f.output, {
+    ...shared,
     method,
     passOptions,
-    optimize: f.optimize ?? true,
     ...(storeSparse ? { storeSparse } : {}),
-    ...(inputShapes ? { inputShapes } : {}),
-    ...(f.data ? { data: f.data } : {}),
-    ...(limit ? { limit } : {}),
-    latency: !!f.latency,
-    backend: (f.backend ?? 'node') as 'node' | 'wasm',
   });
-  if (f.report && r.comparison) await writeReport(f.report, r.comparison);
-  const text = f.json ? json(r) : human(r);
-  return f.report && !f.json ? `${text}\n\nreport: ${f.report}` : text;
+  return finishCompress(r, f, human);
 }

@@ -1,19 +1,18 @@
-import {
-  quantizeModel,
-  writeReport,
-  QUANTIZE_MODES,
-  type CompressResult,
-  type QuantizeMode,
-  type QuantizeResult,
-} from '@edgeforge/forge';
+import { quantizeModel, QUANTIZE_MODES, type QuantizeMode, type QuantizeResult } from '@edgeforge/forge';
 import { UsageError } from '../errors.js';
-import { parseInputShapes } from '../load.js';
-import { bytes, count, json, pct, table } from '../output.js';
-import { fidelityTable, int } from './measure.js';
+import { bytes, count, table } from '../output.js';
+import {
+  compressOptions,
+  finishCompress,
+  flagOptions,
+  measuredLines,
+  type CompressFlags,
+  type FlagTable,
+} from './compress.js';
+import { int } from './measure.js';
 
 /** Flags as commander hands them over (strings; validated here or by the pass). */
-export interface QuantizeFlags {
-  output?: string;
+export interface QuantizeFlags extends CompressFlags {
   mode?: string;
   calib?: string;
   calibLimit?: string;
@@ -34,22 +33,10 @@ export interface QuantizeFlags {
   opTypes?: string;
   excludeNodes?: string;
   includeNodes?: string;
-  optimize?: boolean;
-  inputShape?: string[];
-  data?: string;
-  limit?: string;
-  latency?: boolean;
-  backend?: string;
-  report?: string;
-  json?: boolean;
   analyze?: boolean;
   autoExclude?: string;
   autoExcludeMax?: string;
 }
-
-export type FlagKind = 'string' | 'number' | 'int' | 'boolean' | 'list';
-/** flag → [pass option, value kind, the modes it applies to]. */
-export type FlagTable<M extends string> = Record<string, [string, FlagKind, M[]]>;
 
 const FLAG_OPTIONS: FlagTable<QuantizeMode> = {
   method: ['calibrateMethod', 'string', ['static']],
@@ -72,8 +59,6 @@ const FLAG_OPTIONS: FlagTable<QuantizeMode> = {
   autoExcludeMax: ['autoExcludeMax', 'int', ['static']],
 };
 
-const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-
 /** The mode's pass options from the flags; a flag of another mode is a usage error. */
 export function passOptionsFrom(mode: QuantizeMode, f: QuantizeFlags): Record<string, unknown> {
   const out = flagOptions(FLAG_OPTIONS, mode, f, '--mode');
@@ -83,54 +68,6 @@ export function passOptionsFrom(mode: QuantizeMode, f: QuantizeFlags): Record<st
     delete out.excludeNodes;
   }
   return out;
-}
-
-/** Pass options from flags after `table`; a flag that does not apply to `mode` is a usage error. */
-export function flagOptions<M extends string>(
-  table: FlagTable<M>,
-  mode: M,
-  f: object,
-  selector: string,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [flag, [key, kind, modes]] of Object.entries(table)) {
-    const v = (f as Record<string, unknown>)[flag];
-    if (v === undefined) continue;
-    if (!modes.includes(mode))
-      throw new UsageError(`--${kebab(flag)} applies to ${selector} ${modes.join('|')}, not ${mode}`);
-    if (kind === 'list')
-      out[key] = String(v)
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-    else if (kind === 'int') out[key] = int(kebab(flag), String(v), 0);
-    else if (kind === 'number') {
-      const n = Number(v);
-      if (!Number.isFinite(n)) throw new UsageError(`--${kebab(flag)}: '${String(v)}' is not a number`);
-      out[key] = n;
-    } else out[key] = v;
-  }
-  return out;
-}
-
-/** Accuracy, fidelity and latency of a compressed model against its original, for people. */
-export function measuredLines(r: CompressResult, what: string): string[] {
-  const lines: string[] = [];
-  if (r.unmeasured) lines.push('', `fidelity not measured: ${r.unmeasured}`);
-  const c = r.comparison;
-  if (c) {
-    if (c.accuracy) {
-      const drop = (c.accuracy.a - c.accuracy.b) * 100;
-      lines.push(
-        '',
-        `top-1 ${pct(c.accuracy.a)} → ${pct(c.accuracy.b)} (${drop >= 0 ? '−' : '+'}${Math.abs(drop).toFixed(2)} pt) on ${r.measuredOn}`,
-      );
-    }
-    if (c.fidelity) lines.push('', `fidelity against the original on ${r.measuredOn}`, fidelityTable(c.fidelity));
-    if (c.latency)
-      lines.push('', `latency p50 ${c.latency.backend}: ratio ${what}/original ${c.latency.ratio.toFixed(3)}`);
-  }
-  return lines;
 }
 
 function human(r: QuantizeResult): string {
@@ -173,29 +110,19 @@ export async function quantizeCommand(input: string, f: QuantizeFlags): Promise<
   const modes = Object.keys(QUANTIZE_MODES);
   if (!f.mode || !modes.includes(f.mode)) throw new UsageError(`--mode: choose one of ${modes.join(', ')}`);
   const mode = f.mode as QuantizeMode;
-  if (f.backend && f.backend !== 'node' && f.backend !== 'wasm')
-    throw new UsageError(`--backend: '${f.backend}' (choose node or wasm)`);
+  const shared = compressOptions(f);
   if (mode === 'static' && !f.calib)
     throw new UsageError('--mode static needs --calib <data spec> (e.g. synthetic:count=100 to calibrate on noise)');
-  const inputShapes = parseInputShapes(f.inputShape);
   const calibLimit = int('calib-limit', f.calibLimit);
   const calibBatch = int('calib-batch', f.calibBatch);
-  const limit = int('limit', f.limit);
   const r = await quantizeModel(input, f.output, {
+    ...shared,
     mode,
     passOptions: passOptionsFrom(mode, f),
-    optimize: f.optimize ?? true,
     ...(f.calib ? { calib: f.calib } : {}),
     ...(calibLimit ? { calibLimit } : {}),
     ...(calibBatch ? { calibBatch } : {}),
-    ...(inputShapes ? { inputShapes } : {}),
-    ...(f.data ? { data: f.data } : {}),
-    ...(limit ? { limit } : {}),
-    latency: !!f.latency,
     ...(f.analyze ? { analyze: true } : {}),
-    backend: (f.backend ?? 'node') as 'node' | 'wasm',
   });
-  if (f.report && r.comparison) await writeReport(f.report, r.comparison);
-  const text = f.json ? json(r) : human(r);
-  return f.report && !f.json ? `${text}\n\nreport: ${f.report}` : text;
+  return finishCompress(r, f, human);
 }
