@@ -68,7 +68,8 @@ function fixedBatch(inputShapes?: Record<string, Dim[]>): number | undefined {
   return firsts.size === 1 && typeof b === 'number' ? b : undefined;
 }
 
-async function inputSignature(path: string, backend: BackendName): Promise<readonly IoInfo[]> {
+/** The model's input signature, from an onnxruntime session (then released). */
+export async function inputSignature(path: string, backend: BackendName): Promise<readonly IoInfo[]> {
   const s = await getBackend(backend).createSession(path);
   try {
     return s.inputs;

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { loadModel, serializeModel } from '@edgeforge/onnx';
-import { getBackend } from '../runtime/index.js';
-import { calibrationSource, compressModel, type CompressOptions, type CompressResult } from './compress-model.js';
+import {
+  calibrationSource,
+  compressModel,
+  inputSignature,
+  type CompressOptions,
+  type CompressResult,
+} from './compress-model.js';
 import { runPasses } from './manager.js';
 import { layerErrors, type LayerError } from './quantize/layer-errors.js';
 import type { RecipeStep } from './recipe.js';
@@ -69,10 +74,7 @@ async function analyzeLayers(input: string, output: string, o: Omit<CompressOpti
       ctx: o.inputShapes ? { inputShapes: o.inputShapes } : {},
     });
   const backend = o.backend ?? 'node';
-  const probe = await getBackend(backend).createSession(input);
-  const inputs = probe.inputs;
-  await probe.release();
-  const data = await calibrationSource(o.calib!, inputs, {
+  const data = await calibrationSource(o.calib!, await inputSignature(input, backend), {
     ...(o.calibLimit !== undefined ? { limit: o.calibLimit } : {}),
     ...(o.calibBatch !== undefined ? { batch: o.calibBatch } : {}),
     ...(o.inputShapes ? { inputShapes: o.inputShapes } : {}),
