@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { convert } from './commands/convert.js';
+import { distillCommand, finetuneCommand, type DistillFlags, type TrainFlags } from './commands/distill.js';
 import { inspect } from './commands/inspect.js';
 import { benchCommand, compareCommand, evalCommand, type MeasureFlags } from './commands/measure.js';
 import { optimizeCommand, type OptimizeFlags } from './commands/optimize.js';
@@ -190,6 +191,55 @@ function program(io: Io): Command {
     .option('--report <out.html>', 'write an HTML report of the comparison')
     .option('--json', 'machine-readable report')
     .action(async (model: string, o: PruneFlags) => io.stdout(await pruneCommand(model, o)));
+
+  /** Flags `distill` and `finetune` share. */
+  const training = (c: Command): Command =>
+    c
+      .requiredOption('-o, --output <file>', 'output model file')
+      .requiredOption('--data <spec>', 'training data (labelled unless distilling with --alpha 0)')
+      .option('--val <spec>', 'held-out data (default: --val-split of the training data, never trained on)')
+      .option('--val-split <x>', 'fraction of the training data held out (default 0.05)')
+      .option('--val-limit <n>', 'at most n held-out samples (default 2000)')
+      .option('--limit <n>', 'train on at most n samples')
+      .option('--epochs <x>', 'passes over the training data (default 3; fractions allowed)')
+      .option('--max-steps <n>', 'stop after n optimizer steps')
+      .option('--batch <n>', 'samples per step (default 64)')
+      .option('--lr <x>', 'peak learning rate, cosine-decayed (default 0.001)')
+      .option('--warmup <n>', 'linear warm-up steps (default 3% of the steps)')
+      .option('--optimizer <o>', 'adam | adamw | sgd (default adam)')
+      .option('--weight-decay <x>', 'weight decay (default 0; adamw 0.01)')
+      .option('--momentum <x>', 'SGD momentum (default 0.9)')
+      .option('--logits <name>', 'the [N, C] output to train (default the first)')
+      .option('--eval-every <n>', 'evaluate the held-out data every n steps (default once per epoch)')
+      .option('--patience <n>', 'stop after n evaluations without held-out improvement')
+      .option(
+        '--checkpoint <file>',
+        'keep the best weights so far here (default <output>.checkpoint.onnx, removed on success)',
+      )
+      .option('--threads <n>', 'onnxruntime threads')
+      .option('--seed <n>', 'shuffling and held-out split seed (default 1)')
+      .option('--test <spec>', 'after training, measure the result against the reference on this data')
+      .option('--test-limit <n>', 'samples of that measurement (default all)')
+      .option('--latency', 'also measure latency, result/reference, interleaved')
+      .option('--json', 'machine-readable report');
+
+  training(
+    p
+      .command('distill')
+      .description('knowledge distillation into a smaller student, trained in onnxruntime')
+      .requiredOption('--teacher <model>', 'the teacher model')
+      .option('--student <model>', 'the student model (same inputs and outputs as the teacher)')
+      .option('--shrink-width <f>', 'make the student from the teacher, keeping fraction f of its channels')
+      .option('--temperature <T>', 'softening temperature (default 4)')
+      .option('--alpha <x>', 'weight of the hard-label loss, 0..1 (default 0.5 with labels, 0 without)'),
+  ).action(async (o: DistillFlags) => io.stdout(await distillCommand(o)));
+
+  training(
+    p
+      .command('finetune')
+      .description('supervised fine-tuning on labelled data (e.g. recovery after pruning), trained in onnxruntime')
+      .argument('<model>', 'ONNX model file'),
+  ).action(async (model: string, o: TrainFlags) => io.stdout(await finetuneCommand(model, o)));
 
   measure(
     p

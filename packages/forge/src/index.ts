@@ -272,3 +272,4 @@ export {
   type ChannelGroupSummary,
 } from './passes/prune/prune-channels.js';
 export * from './train/index.js';
+export * from './distill/index.js';

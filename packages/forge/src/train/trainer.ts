@@ -75,15 +75,17 @@ export class Trainer {
     return loss;
   }
 
-  /** Writes the current parameters into `model`'s initializers of the same names (structure unchanged). */
-  writeBack(model: Model): void {
+  /**
+   * Writes the current parameters (or `values`, e.g. a saved snapshot of `params()`) into `model`'s
+   * initializers of the same names (structure unchanged).
+   */
+  writeBack(model: Model, values?: ReadonlyMap<string, FloatArray>): void {
     this.graph.params.forEach((p, i) => {
+      const data = values ? values.get(p.name) : this.#values[i];
+      if (!data) throw new Error(`writeBack: no value for parameter '${p.name}'`);
       const v = model.graph.initializers.get(p.name);
       if (!v) throw new Error(`writeBack: the model has no initializer '${p.name}'`);
-      model.graph.addInitializer(
-        p.name,
-        new MemoryTensor(p.init.dtype, [...p.init.dims], this.#values[i].slice(), p.name),
-      );
+      model.graph.addInitializer(p.name, new MemoryTensor(p.init.dtype, [...p.init.dims], data.slice(), p.name));
     });
   }
 
