@@ -25,7 +25,6 @@ import { openTrainSet } from './train-set.js';
 import { nodeBackend } from '../runtime/node.js';
 
 const MNIST = join(REPO_ROOT, 'models/reference/mnist-cnn.onnx');
-const FASHION = join(REPO_ROOT, 'models/reference/fashion-resnet.onnx');
 const train = (labels = true) =>
   `idx:${mnistPath('train-images-idx3-ubyte')},${labels ? `labels=${mnistPath('train-labels-idx1-ubyte')},` : ''}mean=0.1307,std=0.3081`;
 /** Short-run options: 4,000 samples (400 held out), 40 steps of 64. */
