@@ -499,7 +499,11 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
       ...(teacherAcc !== undefined ? { teacher: { accuracy: teacherAcc } } : {}),
       trainSamples: train.trainSize,
       heldOutSamples: val?.size ?? 0,
-      heldOut: o.val ?? (val ? `${val.size} samples held out of ${o.data}` : 'none'),
+      heldOut: o.val
+        ? `${val!.size} samples of ${o.val}`
+        : val
+          ? `${val.size} samples (${((100 * val.size) / train.size).toFixed(1)} %) of the training data, never trained on`
+          : 'none',
       data: o.data,
       resident: train.resident,
       trainableParams: tg.params.reduce((s, p) => s + p.init.size, 0),
