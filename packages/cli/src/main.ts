@@ -97,7 +97,9 @@ function program(io: Io): Command {
   };
 
   p.command('optimize')
-    .description('graph optimization passes: constant folding, fusions, dead-code and no-op elimination')
+    .description(
+      'run a recipe of passes: by default the safe graph optimizations; any pass by name (e.g. prune → distill → quantize)',
+    )
     .argument('<model>', 'ONNX model file')
     .requiredOption('-o, --output <file>', 'output model file')
     .option('--passes <a,b,c>', 'passes to run, in order (default: the safe default recipe)')
@@ -108,6 +110,8 @@ function program(io: Io): Command {
     )
     .option('--input-shape <name=dims>', 'fix an input shape, e.g. x=1,3,224,224 (repeatable)', collect, [])
     .option('--data <spec>', 'inputs for --verify (default: synthetic)')
+    .option('--calib <spec>', 'calibration data for a quantize-static step')
+    .option('--calib-limit <n>', 'calibration samples (default 256)')
     .option('--json', 'machine-readable report')
     .action(async (model: string, o: OptimizeFlags) => io.stdout(await optimizeCommand(model, o)));
 

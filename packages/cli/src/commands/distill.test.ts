@@ -97,6 +97,57 @@ describe('edgeforge distill / finetune', () => {
     assert.equal(await ortLoads(out), undefined);
   });
 
+  it('one recipe runs prune → distill → quantize-static (optimize --recipe --calib); the result is int8 and accurate', async () => {
+    const recipe = join(tmp, 'pipeline.yaml');
+    writeFileSync(
+      recipe,
+      [
+        'passes:',
+        '  - prune-channels: { amount: 0.5 }',
+        `  - distill: { data: "${mnist('train')}", limit: 3000, maxSteps: 30, valLimit: 300, threads: 2 }`,
+        '  - quantize-static: {}',
+      ].join('\n'),
+    );
+    const out = join(tmp, 'pipeline.onnx');
+    const r = await run(
+      'optimize',
+      MNIST,
+      '--recipe',
+      recipe,
+      '--calib',
+      mnist('train', false),
+      '--calib-limit',
+      '128',
+      '-o',
+      out,
+      '--json',
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as {
+      steps: { pass: string; counts: Record<string, number>; notes?: string[] }[];
+      paramsAfter: number;
+    };
+    assert.deepEqual(
+      j.steps.map((s) => s.pass),
+      ['prune-channels', 'distill', 'quantize-static'],
+    );
+    assert.equal(j.steps[1].counts['training steps'], 30);
+    console.log(`pipeline: ${j.steps[1].notes?.[0]}`);
+    assert.match(j.steps[1].notes?.[0] ?? '', /held-out accuracy [\d.]+ % → [\d.]+ %.*teacher/);
+    const e = await run('eval', out, '--data', mnist('t10k'), '--limit', '1000', '--json');
+    assert.equal(e.code, 0, e.stderr);
+    const top1 = (JSON.parse(e.stdout) as { task: { top1: number } }).task.top1;
+    console.log(`pipeline result: top-1 ${top1} on 1000 MNIST test samples`);
+    assert.ok(top1 > 0.95);
+
+    const badRecipe = join(tmp, 'bad.yaml');
+    writeFileSync(badRecipe, 'passes:\n  - distill: { epochs: 2 }\n');
+    const b = await run('optimize', MNIST, '--recipe', badRecipe, '-o', join(tmp, 'never-recipe.onnx'));
+    assert.notEqual(b.code, 0);
+    assert.match(b.stderr, /distill: needs data/);
+    assert.ok(!existsSync(join(tmp, 'never-recipe.onnx')));
+  });
+
   it('bad input: one line, exit 2 for usage and 1 for failures, nothing written', async () => {
     const bad = join(tmp, 'truncated.onnx');
     writeFileSync(bad, new Uint8Array(100).fill(7));

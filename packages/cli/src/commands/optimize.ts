@@ -3,6 +3,7 @@ import { optimizeModel, parsePassList, parseRecipe, type OptimizeResult, type Re
 import { CliError, UsageError } from '../errors.js';
 import { parseInputShapes } from '../load.js';
 import { bytes, count, json, table } from '../output.js';
+import { int } from './measure.js';
 
 export interface OptimizeFlags {
   output?: string;
@@ -11,6 +12,8 @@ export interface OptimizeFlags {
   verify?: boolean;
   inputShape?: string[];
   data?: string;
+  calib?: string;
+  calibLimit?: string;
   json?: boolean;
 }
 
@@ -40,6 +43,8 @@ export async function optimizeCommand(input: string, f: OptimizeFlags): Promise<
     verify: !!f.verify,
     ...(inputShapes ? { inputShapes } : {}),
     ...(f.data ? { data: f.data } : {}),
+    ...(f.calib ? { calib: f.calib } : {}),
+    ...(f.calibLimit !== undefined ? { calibLimit: int('calib-limit', f.calibLimit)! } : {}),
   });
   if (f.json) return json(r);
   const rows: (string | number)[][] = [

@@ -16,3 +16,4 @@ export {
 export { shrinkWidth, type ShrinkResult } from './shrink-width.js';
 export { openTrainSet, readSamples, type TrainBatch, type TrainSet, type TrainSetOptions } from './train-set.js';
 export { distillModel, type DistillModelOptions, type DistillModelResult } from './distill-model.js';
+export { DISTILL, distillPass, parseDistillPassOptions, type DistillPassOptions } from './distill-pass.js';

@@ -1,4 +1,4 @@
-import { checkModel, serializeModel, summarizeModel, type Model } from '@edgeforge/onnx';
+import { checkModel, loadModelFromBytes, serializeModel, summarizeModel, type Model } from '@edgeforge/onnx';
 import type { Feeds, HostTensor, Session } from '../runtime/types.js';
 import { numericView } from '../runtime/tensor.js';
 import { PassOptionError, type Pass, type PassContext, type PassReport } from './pass.js';
@@ -120,13 +120,18 @@ export async function runPasses(model: Model, steps: RecipeStep[], o: RunOptions
   // Each pass's "before" is the previous pass's "after": summarize once per step.
   let before = start;
   const reference = o.verify ? await outputsOf(o.verify, model) : undefined;
+  const ctx: PassContext = { ...o.ctx };
+  if (!ctx.original && resolved.some((s) => s.pass.needsOriginal)) {
+    const bytes = serializeModel(model);
+    ctx.original = () => loadModelFromBytes(bytes, model.baseDir);
+  }
   let tolerance = 0;
   const reports: StepReport[] = [];
   for (const { pass, options, raw } of resolved) {
     const t0 = performance.now();
     let r: PassReport;
     try {
-      r = await pass.run(model, options, o.ctx ?? {});
+      r = await pass.run(model, options, ctx);
     } catch (e) {
       throw new PassFailure(`pass '${pass.name}' failed: ${(e as Error).message.split('\n')[0]}`);
     }

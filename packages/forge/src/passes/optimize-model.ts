@@ -2,7 +2,9 @@ import { loadModel, saveModel, type Dim, type SaveResult } from '@edgeforge/onnx
 import { openDataset } from '../data/index.js';
 import { getBackend } from '../runtime/index.js';
 import type { BackendName, Feeds } from '../runtime/types.js';
+import { calibrationSource, inputSignature } from './compress-model.js';
 import { runPasses, type RunReport, type Verifier } from './manager.js';
+import type { PassContext } from './pass.js';
 import type { RecipeStep } from './recipe.js';
 import { DEFAULT_RECIPE, PASSES } from './registry.js';
 
@@ -15,6 +17,10 @@ export interface OptimizeOptions {
   inputShapes?: Record<string, Dim[]>;
   /** Data spec for verify inputs (default: two synthetic samples). */
   data?: string;
+  /** Calibration data spec, for a recipe's static quantization step. */
+  calib?: string;
+  /** Calibration samples (default 256). */
+  calibLimit?: number;
   backend?: BackendName;
   onStep?: Parameters<typeof runPasses>[2]['onStep'];
 }
@@ -59,9 +65,15 @@ async function verifier(input: string, o: OptimizeOptions): Promise<Verifier> {
  */
 export async function optimizeModel(input: string, output: string, o: OptimizeOptions = {}): Promise<OptimizeResult> {
   const model = loadModel(input);
+  const ctx: PassContext = o.inputShapes ? { inputShapes: o.inputShapes } : {};
+  if (o.calib)
+    ctx.calibration = await calibrationSource(o.calib, await inputSignature(input, o.backend ?? 'node'), {
+      ...(o.calibLimit !== undefined ? { limit: o.calibLimit } : {}),
+      ...(o.inputShapes ? { inputShapes: o.inputShapes } : {}),
+    });
   const report = await runPasses(model, o.steps ?? DEFAULT_RECIPE, {
     registry: PASSES,
-    ctx: o.inputShapes ? { inputShapes: o.inputShapes } : {},
+    ctx,
     ...(o.verify ? { verify: await verifier(input, o) } : {}),
     ...(o.onStep ? { onStep: o.onStep } : {}),
   });

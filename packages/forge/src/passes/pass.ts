@@ -15,7 +15,7 @@ export interface PassReport {
   notes?: string[];
 }
 
-export type PassFamily = 'optimize' | 'prune' | 'quantize' | 'fp16';
+export type PassFamily = 'optimize' | 'prune' | 'quantize' | 'fp16' | 'distill';
 
 export interface PassContext {
   /** Fixed input shapes (`--input-shape`), when given. */
@@ -25,6 +25,11 @@ export interface PassContext {
    * data, batch by batch, so calibration streams instead of holding every sample.
    */
   calibration?: () => AsyncIterable<Feeds>;
+  /**
+   * The model as it was before the recipe's first step (a fresh copy per call), kept only when a step
+   * asks for it (`needsOriginal`): `distill`'s teacher.
+   */
+  original?: () => Model;
 }
 
 export interface Pass<O = Record<string, unknown>> {
@@ -39,6 +44,8 @@ export interface Pass<O = Record<string, unknown>> {
    * against this.
    */
   readonly tolerance: number;
+  /** Needs `ctx.original` (the runner then keeps a serialized copy of the model it started from). */
+  readonly needsOriginal?: boolean;
   /** Validates and fills defaults; throws `PassOptionError` naming the bad option. */
   parseOptions(raw: Record<string, unknown>): O;
   /** Rewrites `model` in place (async: some passes run onnxruntime). */

@@ -10,6 +10,7 @@ import { fuseMulAddIntoConv } from './optimize/fuse-mul-add-into-conv.js';
 import { initializersToConstants } from './optimize/initializers-to-constants.js';
 import { simplifyShapes } from './optimize/simplify-shapes.js';
 import { upgradeOpsetPass } from './optimize/upgrade-opset.js';
+import { distillPass } from '../distill/distill-pass.js';
 import { convertFp16 } from './fp16/convert-fp16.js';
 import type { Pass } from './pass.js';
 import { mergeNeuronsPass } from './prune/merge-neurons.js';
@@ -46,6 +47,7 @@ const ALL = [
   pruneChannelsPass,
   mergeNeuronsPass,
   storeSparsePass,
+  distillPass,
 ] as unknown as Pass<never>[];
 
 export const PASSES: ReadonlyMap<string, Pass<never>> = new Map(ALL.map((p) => [p.name, p]));
