@@ -8,6 +8,7 @@
  */
 import { openDataset, type Dataset, type DatasetInput } from '../data/index.js';
 import { mulberry32 } from '../data/prng.js';
+import { arrayClassOf } from '../runtime/tensor.js';
 import type { ElemType, Feeds, HostTensor, IoInfo } from '../runtime/types.js';
 
 type Packed = Exclude<HostTensor['data'], string[]>;
@@ -75,21 +76,6 @@ interface Column {
   ctor: PackedCtor;
 }
 
-const CTORS: Partial<Record<ElemType, PackedCtor>> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-};
-
 function columnsOf(ds: Dataset): Column[] {
   return ds.inputs.map((inp: DatasetInput) => {
     if (inp.dims[0] !== 'N' && typeof inp.dims[0] !== 'number')
@@ -98,8 +84,8 @@ function columnsOf(ds: Dataset): Column[] {
       if (typeof d !== 'number') throw new Error(`training data: input '${inp.name}' has a symbolic dim '${d}'`);
       return d;
     });
-    const ctor = CTORS[inp.type];
-    if (!ctor) throw new Error(`training data: input '${inp.name}' has element type ${inp.type}`);
+    if (inp.type === 'string') throw new Error(`training data: input '${inp.name}' holds strings`);
+    const ctor = arrayClassOf(inp.type) as PackedCtor;
     return { name: inp.name, type: inp.type, sampleDims, sampleSize: sampleDims.reduce((a, b) => a * b, 1), ctor };
   });
 }

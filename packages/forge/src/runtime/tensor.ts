@@ -24,6 +24,11 @@ const ARRAY_OF: Record<Exclude<ElemType, 'string'>, { new (n: number): NumericDa
   bool: Uint8Array,
 };
 
+/** The typed array class of a numeric element type. */
+export function arrayClassOf(type: Exclude<ElemType, 'string'>): { new (n: number): NumericData } {
+  return ARRAY_OF[type];
+}
+
 export const ELEM_TYPES: readonly ElemType[] = [...(Object.keys(ARRAY_OF) as ElemType[]), 'string'];
 
 /** Product of dims (1 for a scalar). */
