@@ -22,6 +22,7 @@ import { REPO_ROOT, ensureModels, mnistPath } from '../../../../tools/models.ts'
 import { distill, TrainingDiverged, type DistillProgress } from './distill.js';
 import { shrinkWidth } from './shrink-width.js';
 import { openTrainSet } from './train-set.js';
+import { initializersToConstants } from '../passes/optimize/initializers-to-constants.js';
 import { nodeBackend } from '../runtime/node.js';
 
 const MNIST = join(REPO_ROOT, 'models/reference/mnist-cnn.onnx');
@@ -111,6 +112,16 @@ describe('distill', () => {
     assert.equal(r.mode, 'finetune');
     assert.equal(r.alpha, 1);
     assert.ok(h.at(-1)!.accuracy! > h[0].accuracy!);
+  });
+
+  it('weights held in Constant nodes (as paddle2onnx writes them) are moved to initializers and train', async () => {
+    const student = await halfWidth();
+    await initializersToConstants.run(student, {}, {});
+    assert.equal(student.graph.initializers.size, 0);
+    const r = await distill({ student, data: train(), ...SHORT, maxSteps: 10, evalEvery: 10 });
+    assert.equal(r.trainableTensors, 8);
+    assert.match(r.notes.join(), /8 weights held in Constant nodes moved to initializers/);
+    assert.ok(r.history.at(-1)!.accuracy! > r.history[0].accuracy!);
   });
 
   it('early stopping: stops after `patience` evaluations without improvement, keeping the best', async () => {

@@ -10,8 +10,15 @@
  * to the checkpoint file when one is given, and are what the student gets at the end. A non-finite loss
  * stops training with `TrainingDiverged`, the student holding the last good (best) weights.
  */
-import { loadModelFromBytes, saveModel, serializeModel, type Model } from '@edgeforge/onnx';
-import { constantsToInitializers } from '../passes/optimize/constants-to-initializers.js';
+import {
+  constantNodeTensor,
+  DataType,
+  loadModelFromBytes,
+  saveModel,
+  serializeModel,
+  type Model,
+} from '@edgeforge/onnx';
+import { constantToInitializer, isConstantNode } from '../passes/optimize/constants-to-initializers.js';
 import { nodeBackend } from '../runtime/node.js';
 import type { Feeds, HostTensor, IoInfo, Session } from '../runtime/types.js';
 import { buildTrainingGraph } from '../train/autodiff.js';
@@ -236,10 +243,16 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
   const progress = o.onProgress ?? (() => {});
   const notes: string[] = [];
   const threads = o.threads !== undefined ? { threads: o.threads } : {};
-  // Weights held in Constant nodes (PaddleOCR, Silero exports) become initializers so they can train.
-  const moved = await constantsToInitializers.run(o.student, {}, {});
-  const movedCount = Object.values(moved.counts).reduce((a, b) => a + b, 0);
-  if (movedCount) notes.push(`${movedCount} Constant node weights moved to initializers so they can train`);
+  // Float tensors held in Constant nodes (PaddleOCR, Silero exports keep weights there) become
+  // initializers so they can train; shape constants and scalars stay as they are.
+  let moved = 0;
+  if (o.student.irVersion >= 4)
+    for (const n of o.student.graph.nodes()) {
+      const t = isConstantNode(n) ? constantNodeTensor(n) : undefined;
+      if (t && (t.dtype === DataType.FLOAT || t.dtype === DataType.DOUBLE) && t.size > 1)
+        moved += constantToInitializer(o.student.graph, n) ? 1 : 0;
+    }
+  if (moved) notes.push(`${moved} weights held in Constant nodes moved to initializers so they can train`);
 
   const studentSession = await nodeBackend.createSession(serializeModel(o.student), threads);
   const teacherSession = o.teacher ? await nodeBackend.createSession(serializeModel(o.teacher), threads) : undefined;

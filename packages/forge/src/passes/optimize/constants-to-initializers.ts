@@ -48,7 +48,7 @@ export function outputToInitializer(g: Graph, v: Value, tensor: Tensor): void {
 }
 
 /** Replaces a Constant node by an initializer of its graph; false (nothing changed) if it cannot. */
-function convert(g: Graph, n: Node): boolean {
+export function constantToInitializer(g: Graph, n: Node): boolean {
   const t = constantNodeTensor(n);
   const v = n.outputs[0];
   if (!t || !v || n.outputs.length !== 1 || n.inputs.length > 0 || !v.name) return false;
@@ -86,7 +86,8 @@ export const constantsToInitializers: Pass<Record<string, never>> = {
     for (const g of graphs) {
       for (const n of g) {
         if (!isConstantNode(n)) continue;
-        if (convert(g, n)) changes.add(g.parentNode ? 'Constant → subgraph initializer' : 'Constant → initializer');
+        if (constantToInitializer(g, n))
+          changes.add(g.parentNode ? 'Constant → subgraph initializer' : 'Constant → initializer');
         else changes.note(`kept ${n} (${unsupportedKind(n)})`);
       }
     }
