@@ -225,6 +225,7 @@ function program(io: Io): Command {
       .option('--test <spec>', 'after training, measure the result against the reference on this data')
       .option('--test-limit <n>', 'samples of that measurement (default all)')
       .option('--latency', 'also measure latency, result/reference, interleaved')
+      .option('--report <out.html>', 'write an HTML report of the test comparison')
       .option('--json', 'machine-readable report');
 
   training(

@@ -4,7 +4,7 @@
  * and bad input (one line, exit code, nothing written).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -51,6 +51,8 @@ describe('edgeforge distill / finetune', () => {
       mnist('t10k'),
       '--test-limit',
       '1000',
+      '--report',
+      join(tmp, 'report.html'),
       '-o',
       out,
       '--json',
@@ -67,6 +69,7 @@ describe('edgeforge distill / finetune', () => {
     assert.ok(b > 0.95 && b <= a + 0.01, `student test accuracy ${b} (teacher ${a})`);
     assert.equal(await ortLoads(out), undefined);
     assert.ok(!existsSync(join(tmp, 'student.checkpoint.onnx')), 'default checkpoint removed after success');
+    assert.match(readFileSync(join(tmp, 'report.html'), 'utf8'), /student\.onnx/);
   });
 
   it('prune --method channels, then finetune: the human report shows the held-out table and recovery', async () => {

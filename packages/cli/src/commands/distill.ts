@@ -1,4 +1,5 @@
 import {
+  writeReport,
   distillModel,
   OPTIMIZERS,
   type DistillModelOptions,
@@ -36,6 +37,7 @@ export interface TrainFlags {
   test?: string;
   testLimit?: string;
   latency?: boolean;
+  report?: string;
   json?: boolean;
 }
 
@@ -201,8 +203,16 @@ function human(r: DistillModelResult, verb: 'distill' | 'finetune'): string {
   return lines.join('\n');
 }
 
+/** Writes the HTML report of the test comparison (when asked) and returns the JSON or the human text. */
+async function finish(r: DistillModelResult, f: TrainFlags, verb: 'distill' | 'finetune'): Promise<string> {
+  if (f.report && r.comparison) await writeReport(f.report, r.comparison);
+  const text = f.json ? json(r) : human(r, verb);
+  return f.report && r.comparison && !f.json ? `${text}\n\nreport: ${f.report}` : text;
+}
+
 export async function distillCommand(f: DistillFlags): Promise<string> {
   if (!f.output) throw new UsageError('distill needs -o <out.onnx>');
+  if (f.report && !f.test) throw new UsageError('--report needs --test <spec> (the report is the test comparison)');
   if (!f.teacher) throw new UsageError('distill needs --teacher <model.onnx>');
   if ((f.student === undefined) === (f.shrinkWidth === undefined))
     throw new UsageError('distill needs one of --student <model.onnx> or --shrink-width <fraction>');
@@ -220,7 +230,7 @@ export async function distillCommand(f: DistillFlags): Promise<string> {
       ...(f.alpha !== undefined ? { alpha: num('alpha', f.alpha)! } : {}),
       output: f.output,
     });
-    return f.json ? json(r) : human(r, 'distill');
+    return await finish(r, f, 'distill');
   } finally {
     clearBar();
   }
@@ -228,10 +238,11 @@ export async function distillCommand(f: DistillFlags): Promise<string> {
 
 export async function finetuneCommand(model: string, f: TrainFlags): Promise<string> {
   if (!f.output) throw new UsageError('finetune needs -o <out.onnx>');
+  if (f.report && !f.test) throw new UsageError('--report needs --test <spec> (the report is the test comparison)');
   const o = trainOptions(f);
   try {
     const r = await distillModel({ ...o, student: model, output: f.output });
-    return f.json ? json(r) : human(r, 'finetune');
+    return await finish(r, f, 'finetune');
   } finally {
     clearBar();
   }
