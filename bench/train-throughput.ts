@@ -8,10 +8,11 @@
  * Gemm transB → Dense kernel, and fc1's rows permuted from NCHW to NHWC flatten order, so both compute
  * the same function), train with mean softmax cross-entropy and Adam (lr 1e-3, β 0.9/0.999, ε 1e-8) on
  * the same batches of the first MNIST training images (normalized with mean 0.1307, std 0.3081), in
- * the same order. After untimed warm-up steps, the timed steps are interleaved one step of each at a
- * time, so machine noise hits both alike; a step is the whole of it: tensors in, forward, backward,
- * optimizer update, loss read back. Each side's loss on a fixed held-out set (the first 1000 MNIST
- * test images) is printed before and after, and the mean training loss of the first and last timed steps.
+ * the same order. After untimed warm-up steps, edgeforge's timed steps are split into chunks with one
+ * timed tfjs step between chunks, so both are timed over the same stretch of wall-clock and machine
+ * noise hits both alike; a step is the whole of it: tensors in, forward, backward, optimizer update,
+ * loss read back. Each side's loss on a fixed held-out set (the first 500 MNIST test images) is
+ * printed before and after training, and edgeforge's mean training loss over its first and last steps.
  *
  * onnxruntime runs with `--threads` intra-op threads; tfjs's CPU backend is single-threaded (pass
  * `--threads 1` for the one-thread-each comparison).
@@ -24,11 +25,14 @@
  * same weights, and their training losses are printed side by side (they agree to ~1e-5: the two
  * graphs compute the same function and gradients). `--profile` adds tfjs's per-kernel time.
  *
- * Last measured (2 cores shared with two other training runs, load average 4-7; Node 20,
- * onnxruntime-node 1.30.0, tfjs 4.22.0, batch 64, defaults):
- *   --threads 2: edgeforge 453 samples/s (141 ms/step), tfjs 0.96 samples/s (66.6 s/step): 472×
- *   --threads 1: edgeforge 872 samples/s (73 ms/step),  tfjs 0.99 samples/s (64.7 s/step): 882×
+ * Last measured (2 cores shared with two other training runs, load average 4-9; Node 20,
+ * onnxruntime-node 1.30.0, tfjs 4.22.0, batch 64, defaults), two runs each:
+ *   --threads 2: edgeforge 453 / 753 samples/s (141 / 85 ms/step), tfjs 0.96 / 1.24 samples/s
+ *                (66.6 / 51.6 s/step): 472× / 607×
+ *   --threads 1: edgeforge 872 / 1140 samples/s (73 / 56 ms/step), tfjs 0.99 / 1.27 samples/s
+ *                (64.7 / 50.2 s/step): 882× / 894×
  *   held-out loss 3.068 → 0.066 after edgeforge's 301 steps; 3.068 → 2.792 after tfjs's 2.
+ * Under that load one onnxruntime thread beat two (the second thread has no free core to run on).
  * 93% of tfjs's step is its CPU backend's Conv2DBackpropFilter, a plain-JS nested loop over
  * TensorBuffer.get (Conv2D forward is 2%): the multiple is mostly that kernel.
  */
