@@ -34,6 +34,7 @@
  *   prune 0.5, 1 ep, lr 1e-3 (1 thread)              86.45 (-6.93)  FAIL
  *   prune 0.5, 1 ep, lr 3e-3 (1 thread)              87.21 (-6.17)  FAIL
  *   prune 0.5, 4 ep, lr 3e-3                         92.15 (-1.23)  FAIL (519 s)
+ *   prune 0.5, 8 ep, lr 3e-3                         92.92 (-0.46)  PASS (1230 s)
  *   prune 0.5, 6 ep, lr 3e-3, α 0.2                  92.65 (-0.73)  PASS
  *   prune 0.5, 6 ep, lr 3e-3, seed 2                 92.63 (-0.75)  PASS
  *   prune 0.3, 6 ep, lr 3e-3 (params 0.485)          93.38 ( 0.00)  PASS, latency ratio 0.962
