@@ -13,7 +13,7 @@
  * defaults.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -157,6 +157,19 @@ function transpose(w: Float32Array, r: number, c: number): Float32Array {
 }
 
 const data = (v: Value | Tensor) => toFloat32(v instanceof Value ? v.const! : v);
+/** x86 without VNNI: onnxruntime's u8×s8 kernels use VPMADDUBSW, which saturates at 8-bit weights. */
+const U8S8_SATURATES =
+  process.arch === 'x64' &&
+  !/\b(avx512_vnni|avx_vnni|amx_int8)\b/.test(
+    (() => {
+      try {
+        return readFileSync('/proc/cpuinfo', 'utf8');
+      } catch {
+        return '';
+      }
+    })(),
+  );
+
 /** Every op type, Conv included (it is not in the default). */
 const ALL_OPS = [...DYNAMIC_OP_TYPES];
 
@@ -166,7 +179,8 @@ describe('quantize-dynamic: MatMul', () => {
     {},
     { weightType: 'uint8', perChannel: false },
     { weightType: 'uint8' },
-    { reduceRange: true, perChannel: false },
+    { reduceRange: false, perChannel: false },
+    { reduceRange: false },
   ] as Record<string, unknown>[]) {
     it(`MatMul ${JSON.stringify(raw)}: layout, names, within the quantization bound`, async () => {
       const b = new GraphBuilder('g');
@@ -210,18 +224,29 @@ describe('quantize-dynamic: MatMul', () => {
       assert.equal(g.outputs[0].name, 'y');
       // Integer values: symmetric int8 stays within ±127 (±64 reduced).
       const ints = [...toTypedArray(wq)].map(Number);
-      if (t === 'int8') assert.ok(Math.max(...ints.map(Math.abs)) === (raw.reduceRange ? 64 : 127));
+      // int8 weights default to 7 bits (no VPMADDUBSW saturation on AVX2 without VNNI).
+      const reduced = (raw.reduceRange as boolean | undefined) ?? t === 'int8';
+      if (t === 'int8') assert.ok(Math.max(...ints.map(Math.abs)) === (reduced ? 64 : 127));
 
       const wf = data(model.graph.initializers.get('W')!);
       const xf = feeds.x.data as Float32Array;
-      const dw = weightSteps(wf, [16, 8], perChannel ? 1 : undefined, t, raw.reduceRange === true);
+      const dw = weightSteps(wf, [16, 8], perChannel ? 1 : undefined, t, reduced);
       const half = t === 'int8' ? dw.map((s) => s / 2) : dw;
       const bound = matmulBound(xf, wf, 16, 8, activationStep(xf), half);
-      const { ratio, rel } = assertWithin('y', float.y, [node.y, wasm.y], (i) => bound[i]);
+      // 8-bit int8 weights saturate onnxruntime-node's u8×s8 kernel on x86 without VNNI (VPMADDUBSW):
+      // there only wasm is held to the bound, and node's deviation is printed.
+      const saturates = t === 'int8' && !reduced && U8S8_SATURATES;
+      const { ratio, rel } = assertWithin('y', float.y, saturates ? [wasm.y] : [node.y, wasm.y], (i) => bound[i]);
       // Node (fused) and wasm (unfused) run the same integer arithmetic.
       const nd = node.y.data as Float32Array;
       const wd = wasm.y.data as Float32Array;
       const backendGap = Math.max(...nd.map((v, i) => Math.abs(v - wd[i])));
+      if (saturates) {
+        console.log(
+          `MatMul ${JSON.stringify(raw)}: this CPU has no VNNI; node vs wasm ${backendGap.toExponential(1)} (saturation)`,
+        );
+        return;
+      }
       console.log(
         `MatMul ${JSON.stringify(raw)}: max |Δ|/bound ${ratio.toFixed(3)}, max |Δ|/max|y| ${rel.toExponential(2)}, node vs wasm ${backendGap.toExponential(1)}`,
       );
@@ -729,12 +754,13 @@ describe('quantize-dynamic: what stays float, refusals, options', () => {
     assert.deepEqual(options(), {
       weightType: 'int8',
       perChannel: true,
-      reduceRange: false,
+      reduceRange: true,
       opTypes: ['MatMul', 'Gemm', 'LSTM', 'Gather'],
       excludeNodes: [],
       includeNodes: [],
     });
     assert.deepEqual(options().opTypes, [...DEFAULT_DYNAMIC_OP_TYPES]);
+    assert.equal(options({ weightType: 'uint8' }).reduceRange, false, 'u8u8 cannot saturate: 8 bits');
     assert.equal(options({ perChannel: false }).perChannel, false);
     assert.deepEqual(options({ opTypes: ['Conv'] }).opTypes, ['Conv']);
     for (const bad of [

@@ -160,7 +160,9 @@ export function parseQuantizeDynamicOptions(raw: Record<string, unknown>): Quant
   return {
     weightType,
     perChannel: parseBool(raw.perChannel, 'perChannel', true),
-    reduceRange: parseBool(raw.reduceRange, 'reduceRange', false),
+    // u8 activations × s8 weights saturate on x86 CPUs without VNNI (AVX2, VPMADDUBSW); 7-bit weights
+    // cannot, so that is the default wherever the model may run (contract §3).
+    reduceRange: parseBool(raw.reduceRange, 'reduceRange', weightType === 'int8'),
     opTypes,
     excludeNodes: parseStringList(raw.excludeNodes, 'excludeNodes'),
     includeNodes: parseStringList(raw.includeNodes, 'includeNodes'),
@@ -267,7 +269,8 @@ class Rewriter {
     const reduce = this.o.reduceRange ? { reduceRange: true } : {};
     // A gathered table is dequantized after the Gather: one scale for the whole table.
     if (!this.o.perChannel || c.kind === 'Gather') {
-      qw = quantizeWeight(data, dims, t, { symmetric: t === 'int8', ...reduce });
+      // A table takes no integer matmul, so it cannot saturate: it keeps all 8 bits.
+      qw = quantizeWeight(data, dims, t, { symmetric: t === 'int8', ...(c.kind === 'Gather' ? {} : reduce) });
       scaleT = scaleTensor(qw.scales, false, sName);
       zpT = zeroPointTensor(qw.zeroPoints, t, false, zName);
     } else if (c.kind === 'Conv') {

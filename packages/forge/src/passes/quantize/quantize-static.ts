@@ -145,7 +145,8 @@ export function parseQuantizeStaticOptions(raw: Record<string, unknown>): Quanti
     activationType,
     weightType,
     ...(perChannel !== undefined ? { perChannel } : {}),
-    reduceRange: bool(raw.reduceRange, 'reduceRange') ?? false,
+    // u8 activations × s8 weights saturate on x86 CPUs without VNNI (AVX2); 7-bit weights cannot.
+    reduceRange: bool(raw.reduceRange, 'reduceRange') ?? (activationType === 'uint8' && weightType === 'int8'),
     opTypes: [...new Set(opTypes)],
     excludeNodes: stringList(raw.excludeNodes, 'excludeNodes'),
     includeNodes: stringList(raw.includeNodes, 'includeNodes'),
