@@ -124,6 +124,15 @@ describe('distill', () => {
     assert.ok(r.history.at(-1)!.accuracy! > r.history[0].accuracy!);
   });
 
+  it('a model with a fixed batch dim trains in batches of that size; held-out rounded down to full batches', async () => {
+    const student = await halfWidth();
+    student.graph.inputs[0].type = tensorType(DataType.FLOAT, [32, 1, 28, 28]);
+    const r = await distill({ student, data: train(), ...SHORT, batchSize: 32, maxSteps: 10, evalEvery: 10 });
+    assert.equal(r.steps, 10);
+    assert.equal(r.heldOutSamples, 384, '400 held out, 12 full batches of 32');
+    assert.ok(r.history.at(-1)!.accuracy! > 0.9);
+  });
+
   it('early stopping: stops after `patience` evaluations without improvement, keeping the best', async () => {
     // At a learning rate of 1e-7 the held-out accuracy cannot improve between 5-step windows.
     const r = await distill({

@@ -272,7 +272,7 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
     const seed = o.seed ?? 1;
     const probe = await openTrainSet(o.data, {
       inputs: studentSession.inputs,
-      batchSize: 1,
+      batchSize,
       memoryBudget: 0,
       ...(o.limit !== undefined ? { limit: o.limit } : {}),
     });
@@ -302,7 +302,8 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
       : heldOutIdx!.size
         ? await readSamples(o.data, { inputs: studentSession.inputs, batchSize: 256, indices: heldOutIdx! })
         : undefined;
-    if (val && val.size === 0) throw new Error(`${o.val}: no held-out samples`);
+    if (val && val.size === 0)
+      throw new Error(`${o.val ?? 'the held-out split'}: no held-out samples (or fewer than one fixed batch)`);
 
     // The training model: the student with its losses appended, differentiated.
     const fwd = clone(o.student);

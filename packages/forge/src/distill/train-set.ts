@@ -90,6 +90,12 @@ function columnsOf(ds: Dataset): Column[] {
   });
 }
 
+/** The batch size the model's inputs fix (a static leading dim), if any. */
+export function fixedBatchOf(inputs: readonly IoInfo[]): number | undefined {
+  const d = inputs.map((i) => i.dims?.[0]).find((x): x is number => typeof x === 'number');
+  return d;
+}
+
 /** `k` distinct indices of [0, n), chosen with `seed`. */
 export function sampleIndices(n: number, k: number, seed: number): Set<number> {
   const rng = mulberry32(seed);
@@ -142,7 +148,8 @@ export interface TrainSet {
  * rest are read once when they fit `memoryBudget`, else streamed again every epoch.
  */
 export async function openTrainSet(spec: string, o: TrainSetOptions): Promise<TrainSet> {
-  const readBatch = Math.max(o.batchSize, 256);
+  // A model with a static batch dim takes data only in batches of that size.
+  const readBatch = fixedBatchOf(o.inputs) ?? Math.max(o.batchSize, 256);
   const ds = await openDataset(spec, {
     inputs: o.inputs,
     batchSize: readBatch,
@@ -210,9 +217,10 @@ export async function readSamples(
   spec: string,
   o: { inputs: readonly IoInfo[]; batchSize: number; indices?: ReadonlySet<number>; limit?: number },
 ): Promise<{ batches: TrainBatch[]; size: number; hasLabels: boolean; description: string }> {
+  const fixed = fixedBatchOf(o.inputs);
   const ds = await openDataset(spec, {
     inputs: o.inputs,
-    batchSize: Math.max(o.batchSize, 256),
+    batchSize: fixed ?? Math.max(o.batchSize, 256),
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
   });
   const cols = columnsOf(ds);
@@ -224,8 +232,11 @@ export async function readSamples(
       if (!want || want.has(b.indices[r])) block.push(b.inputs, b.labels, b.indices[r], r);
     if (block.n === size) break;
   }
+  // With a fixed batch dim every batch must be full: a last partial batch is left out.
+  const step = fixed ?? o.batchSize;
+  const n = fixed ? block.n - (block.n % fixed) : block.n;
   const batches: TrainBatch[] = [];
-  for (let s = 0; s < block.n; s += o.batchSize)
-    batches.push(block.gather(Int32Array.from({ length: Math.min(o.batchSize, block.n - s) }, (_, j) => s + j)));
-  return { batches, size: block.n, hasLabels: ds.hasLabels, description: ds.description };
+  for (let s = 0; s < n; s += step)
+    batches.push(block.gather(Int32Array.from({ length: Math.min(step, n - s) }, (_, j) => s + j)));
+  return { batches, size: n, hasLabels: ds.hasLabels, description: ds.description };
 }
