@@ -6,42 +6,24 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { checkModel, loadModel, loadModelFromBytes, serializeModel, type Model } from '@edgeforge/onnx';
-import { ensureModels, modelPath } from '../../../../../tools/models.ts';
+import { loadModelFromBytes, serializeModel } from '@edgeforge/onnx';
+import { ensureModels } from '../../../../../tools/models.ts';
 import { ocrCorpus } from '../../evaluate/ocr/corpus.js';
 import { preprocessBatch } from '../../evaluate/ocr/preprocess.js';
-import { getBackend, type BackendName, type Session } from '../../runtime/index.js';
-import { runPasses } from '../manager.js';
-import { DEFAULT_RECIPE, PASSES } from '../registry.js';
+import type { Session } from '../../runtime/index.js';
 import { parseQuantizeStaticOptions, quantizeStatic } from './quantize-static.js';
-import { ocrBatches, optimizedOps, renderOcrLine, rotate180 } from './testing/static-testing.js';
+import { assertValid, count } from '../testing/fuse-harness.js';
+import {
+  ocrBatches,
+  optimizedFloat,
+  optimizedOps,
+  withSession,
+  renderOcrLine,
+  rotate180,
+} from './testing/static-testing.js';
 
 /** PaddleOCR's direction classifier input: height 48, width up to and padded to 192. */
 const CLS = { maxWidth: 192, minWidth: 192 };
-
-async function optimizedFloat(name: 'ocr-cls' | 'ocr-rec'): Promise<Model> {
-  const model = loadModel(modelPath(name));
-  await runPasses(model, DEFAULT_RECIPE, { registry: PASSES });
-  return model;
-}
-
-function assertValid(m: Model): void {
-  assert.deepEqual(
-    checkModel(m).filter((i) => i.severity === 'error'),
-    [],
-  );
-}
-
-async function withSession<T>(bytes: Uint8Array, backend: BackendName, f: (s: Session) => Promise<T>): Promise<T> {
-  const s = await getBackend(backend).createSession(bytes);
-  try {
-    return await f(s);
-  } finally {
-    await s.release();
-  }
-}
-
-const count = (m: Model, op: string) => m.graph.nodes().filter((n) => n.opType === op).length;
 
 describe('quantize-static: PaddleOCR direction classifier', () => {
   before(() => ensureModels());

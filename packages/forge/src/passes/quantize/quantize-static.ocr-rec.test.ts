@@ -8,40 +8,15 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { checkModel, loadModel, loadModelFromBytes, serializeModel, type Model } from '@edgeforge/onnx';
-import { ensureModels, modelPath, ocrKeysPath } from '../../../../../tools/models.ts';
+import { loadModelFromBytes, serializeModel } from '@edgeforge/onnx';
+import { ensureModels, ocrKeysPath } from '../../../../../tools/models.ts';
 import { ocrAccuracy, type OcrRunner } from '../../evaluate/ocr/check.js';
 import { ocrCorpus } from '../../evaluate/ocr/corpus.js';
 import { loadOcrKeys } from '../../evaluate/ocr/ctc.js';
-import { getBackend, type BackendName, type Session } from '../../runtime/index.js';
-import { runPasses } from '../manager.js';
-import { DEFAULT_RECIPE, PASSES } from '../registry.js';
+import type { Session } from '../../runtime/index.js';
 import { parseQuantizeStaticOptions, quantizeStatic } from './quantize-static.js';
-import { ocrBatches, optimizedOps, renderOcrLine } from './testing/static-testing.js';
-
-async function optimizedFloat(name: 'ocr-cls' | 'ocr-rec'): Promise<Model> {
-  const model = loadModel(modelPath(name));
-  await runPasses(model, DEFAULT_RECIPE, { registry: PASSES });
-  return model;
-}
-
-function assertValid(m: Model): void {
-  assert.deepEqual(
-    checkModel(m).filter((i) => i.severity === 'error'),
-    [],
-  );
-}
-
-async function withSession<T>(bytes: Uint8Array, backend: BackendName, f: (s: Session) => Promise<T>): Promise<T> {
-  const s = await getBackend(backend).createSession(bytes);
-  try {
-    return await f(s);
-  } finally {
-    await s.release();
-  }
-}
-
-const count = (m: Model, op: string) => m.graph.nodes().filter((n) => n.opType === op).length;
+import { assertValid, count } from '../testing/fuse-harness.js';
+import { ocrBatches, optimizedFloat, optimizedOps, withSession, renderOcrLine } from './testing/static-testing.js';
 
 describe('quantize-static: PaddleOCR recogniser', () => {
   before(() => ensureModels());

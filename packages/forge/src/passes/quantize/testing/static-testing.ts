@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, loadModelFromBytes, serializeModel, type Model } from '@edgeforge/onnx';
-import { REPO_ROOT, mnistPath } from '../../../../../../tools/models.ts';
+import { REPO_ROOT, mnistPath, modelPath } from '../../../../../../tools/models.ts';
 import { openDataset } from '../../../data/index.js';
 import { evaluateModel } from '../../../evaluate/evaluate.js';
 import { preprocessBatch, type PreprocessOptions } from '../../../evaluate/ocr/preprocess.js';
 import { OCR_DEFAULT_FONTS, ocrFont, renderLine, type RgbImage } from '../../../evaluate/ocr/render.js';
-import { getBackend, type Feeds, type HostTensor } from '../../../runtime/index.js';
+import { getBackend, type BackendName, type Feeds, type HostTensor, type Session } from '../../../runtime/index.js';
 import { runPasses } from '../../manager.js';
 import { DEFAULT_RECIPE, PASSES } from '../../registry.js';
 import type { CalibrationMethod } from '../calibrate.js';
@@ -42,6 +42,27 @@ export async function optimizedOps(
 }
 
 /** Calibration batches from a fixed list of feeds (a fresh pass on every call). */
+/** A reference model after the default optimize recipe (what quantization starts from). */
+export async function optimizedFloat(name: 'ocr-cls' | 'ocr-rec'): Promise<Model> {
+  const model = loadModel(modelPath(name));
+  await runPasses(model, DEFAULT_RECIPE, { registry: PASSES });
+  return model;
+}
+
+/** Runs `f` on a session of `bytes`, released afterwards. */
+export async function withSession<T>(
+  bytes: Uint8Array,
+  backend: BackendName,
+  f: (s: Session) => Promise<T>,
+): Promise<T> {
+  const s = await getBackend(backend).createSession(bytes);
+  try {
+    return await f(s);
+  } finally {
+    await s.release();
+  }
+}
+
 export function batchesOf(list: readonly Feeds[]): () => AsyncIterable<Feeds> {
   return async function* () {
     for (const f of list) yield f;
