@@ -14,7 +14,14 @@
  */
 import { loadModel } from '@edgeforge/onnx';
 import { Changes, PassOptionError, type Pass } from '../passes/pass.js';
-import { checkDistillOptions, distill, OPTIMIZERS, type DistillOptions, type OptimizerName } from './distill.js';
+import {
+  checkDistillOptions,
+  distill,
+  OPTIMIZERS,
+  type DistillOptions,
+  type EvalRecord,
+  type OptimizerName,
+} from './distill.js';
 
 export const DISTILL = 'distill';
 
@@ -94,15 +101,16 @@ export const distillPass: Pass<DistillPassOptions> = {
     const c = new Changes();
     c.add('training steps', r.steps);
     c.add('tensors trained', r.trainableTensors);
-    const first = r.history[0];
-    const score = (x: typeof first) =>
+    // The best record is scored like the first: the same metric, so one label serves both.
+    const metric = (x: EvalRecord): [string, string] =>
       x.accuracy !== undefined
-        ? `held-out accuracy ${(x.accuracy * 100).toFixed(2)} %`
+        ? ['held-out accuracy', `${(x.accuracy * 100).toFixed(2)} %`]
         : x.agreement !== undefined
-          ? `agreement with the teacher ${(x.agreement * 100).toFixed(2)} %`
-          : `train loss ${x.trainLoss?.toFixed(4)}`;
+          ? ['agreement with the teacher', `${(x.agreement * 100).toFixed(2)} %`]
+          : ['train loss', x.trainLoss?.toFixed(4) ?? '-'];
+    const [label, from] = metric(r.history[0]);
     c.note(
-      `${score(first)} → ${score(r.best).replace(/^.* (\d)/, '$1')} after ${r.epochs.toFixed(2)} epochs (step ${r.best.step} kept)` +
+      `${label} ${from} → ${metric(r.best)[1]} after ${r.epochs.toFixed(2)} epochs (step ${r.best.step} kept)` +
         (r.teacher?.accuracy !== undefined ? `; teacher ${(r.teacher.accuracy * 100).toFixed(2)} %` : '') +
         `; ${r.samplesPerSec.toFixed(0)} samples/s`,
     );

@@ -25,7 +25,7 @@ import { buildTrainingGraph } from '../train/autodiff.js';
 import { appendCrossEntropy, appendDistillationLoss, appendWeightedSum } from '../train/losses.js';
 import { Adam, cosineLr, Sgd, type Optimizer } from '../train/optimizers.js';
 import { Trainer } from '../train/trainer.js';
-import { openTrainSet, readSamples, sampleIndices, type TrainBatch } from './train-set.js';
+import { fixedBatchInput, openTrainSet, readSamples, sampleIndices, type TrainBatch } from './train-set.js';
 
 export const OPTIMIZERS = ['adam', 'adamw', 'sgd'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
@@ -261,22 +261,30 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
     const { s: sOut, t: tOut } = pairOutputs(studentSession, teacherSession, o.logits);
     const classes = classesOf(sOut, 'student');
     const batchSize = o.batchSize ?? 64;
-    for (const i of studentSession.inputs)
-      if (typeof i.dims?.[0] === 'number' && i.dims[0] !== batchSize)
-        throw new Error(
-          `input '${i.name}' has a fixed batch dim of ${i.dims[0]}: train with --batch ${i.dims[0]} or export the model with a dynamic batch axis`,
-        );
+    const fixed = fixedBatchInput(studentSession.inputs);
+    if (fixed && fixed.batch !== batchSize)
+      throw new Error(
+        `input '${fixed.name}' has a fixed batch dim of ${fixed.batch}: train with --batch ${fixed.batch} or export the model with a dynamic batch axis`,
+      );
 
-    // Held-out split.
     progress({ kind: 'phase', message: `opening ${o.data}` });
     const seed = o.seed ?? 1;
-    const probe = await openTrainSet(o.data, {
+    const valLimit = o.valLimit ?? 2000;
+    const train = await openTrainSet(o.data, {
       inputs: studentSession.inputs,
       batchSize,
-      memoryBudget: 0,
+      seed,
+      // Without a separate held-out set, a seeded sample of the training data is held out.
+      ...(o.val
+        ? {}
+        : {
+            heldOut: (size: number) =>
+              sampleIndices(size, Math.min(valLimit, Math.round((o.valSplit ?? 0.05) * size)), seed),
+          }),
       ...(o.limit !== undefined ? { limit: o.limit } : {}),
+      ...(o.memoryBudget !== undefined ? { memoryBudget: o.memoryBudget } : {}),
     });
-    const hasLabels = probe.hasLabels;
+    const hasLabels = train.hasLabels;
     const alpha = o.alpha ?? (!teacherSession ? 1 : hasLabels ? 0.5 : 0);
     if (!teacherSession && alpha !== 1)
       throw new Error(`fine-tuning without a teacher trains on labels alone: alpha must be 1, got ${alpha}`);
@@ -284,23 +292,11 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
       throw new Error(
         `${o.data}: the data has no labels, but alpha is ${alpha} (the hard-label weight): pass labels, or set alpha to 0 to learn from the teacher alone`,
       );
-    const valLimit = o.valLimit ?? 2000;
-    const heldOutIdx = o.val
-      ? undefined
-      : sampleIndices(probe.size, Math.min(valLimit, Math.round((o.valSplit ?? 0.05) * probe.size)), seed);
-    const train = await openTrainSet(o.data, {
-      inputs: studentSession.inputs,
-      batchSize,
-      seed,
-      ...(heldOutIdx ? { heldOut: heldOutIdx } : {}),
-      ...(o.limit !== undefined ? { limit: o.limit } : {}),
-      ...(o.memoryBudget !== undefined ? { memoryBudget: o.memoryBudget } : {}),
-    });
     progress({ kind: 'phase', message: 'reading the held-out samples' });
     const val = o.val
       ? await readSamples(o.val, { inputs: studentSession.inputs, batchSize: 256, limit: valLimit })
-      : heldOutIdx!.size
-        ? await readSamples(o.data, { inputs: studentSession.inputs, batchSize: 256, indices: heldOutIdx! })
+      : train.heldOut.size
+        ? await readSamples(o.data, { inputs: studentSession.inputs, batchSize: 256, indices: train.heldOut })
         : undefined;
     if (val && val.size === 0)
       throw new Error(`${o.val ?? 'the held-out split'}: no held-out samples (or fewer than one fixed batch)`);
@@ -431,9 +427,8 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
         bestWeights = new Map([...t.params()].map(([k, v]) => [k, v.slice()]));
         sinceBest = 0;
         if (o.checkpoint) {
-          const ck = clone(o.student);
-          t.writeBack(ck);
-          saveModel(ck, o.checkpoint);
+          t.writeBack(evalModel);
+          saveModel(evalModel, o.checkpoint);
         }
       } else sinceBest++;
       progress({ kind: 'eval', record: rec, best: improved });
@@ -465,7 +460,7 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
           loss = await t.step(feeds);
         } catch (e) {
           if (!/diverged/.test((e as Error).message)) throw e;
-          writeWeights(t, o.student, bestWeights!);
+          t.writeBack(o.student, bestWeights);
           throw new TrainingDiverged(
             `${(e as Error).message}; stopped, keeping the last good weights (step ${best!.step}${best!.accuracy !== undefined ? `, held-out accuracy ${(best!.accuracy * 100).toFixed(2)} %` : ''})`,
             best!,
@@ -499,7 +494,7 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
         }
       }
     }
-    writeWeights(t, o.student, bestWeights!);
+    t.writeBack(o.student, bestWeights);
     return {
       mode: teacherSession ? 'distill' : 'finetune',
       steps: step,
@@ -532,9 +527,4 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
     await studentSession.release();
     await teacherSession?.release();
   }
-}
-
-/** Writes `weights` (by initializer name) into `model` through the trainer's write-back. */
-function writeWeights(t: Trainer, model: Model, weights: Map<string, Float32Array | Float64Array>): void {
-  t.writeBack(model, weights);
 }

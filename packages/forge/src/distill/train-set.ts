@@ -90,11 +90,14 @@ function columnsOf(ds: Dataset): Column[] {
   });
 }
 
-/** The batch size the model's inputs fix (a static leading dim), if any. */
-export function fixedBatchOf(inputs: readonly IoInfo[]): number | undefined {
-  const d = inputs.map((i) => i.dims?.[0]).find((x): x is number => typeof x === 'number');
-  return d;
+/** The first input whose leading (batch) dim is static, and that batch size. */
+export function fixedBatchInput(inputs: readonly IoInfo[]): { name: string; batch: number } | undefined {
+  const i = inputs.find((x) => typeof x.dims?.[0] === 'number');
+  return i ? { name: i.name, batch: i.dims![0] as number } : undefined;
 }
+
+/** The batch size the model's inputs fix (a static leading dim), if any. */
+export const fixedBatchOf = (inputs: readonly IoInfo[]): number | undefined => fixedBatchInput(inputs)?.batch;
 
 /** `k` distinct indices of [0, n), chosen with `seed`. */
 export function sampleIndices(n: number, k: number, seed: number): Set<number> {
@@ -120,8 +123,11 @@ export interface TrainSetOptions {
   batchSize: number;
   /** Read at most this many samples. */
   limit?: number;
-  /** Hold these dataset indices out of training (the held-out split). */
-  heldOut?: ReadonlySet<number>;
+  /**
+   * Hold these dataset indices out of training (the held-out split), or choose them from the
+   * dataset's size once it is open.
+   */
+  heldOut?: ReadonlySet<number> | ((size: number) => ReadonlySet<number>);
   /** Memory for resident samples, bytes (default 1 GiB). */
   memoryBudget?: number;
   seed?: number;
@@ -133,6 +139,8 @@ export interface TrainSet {
   readonly size: number;
   /** Training samples (size minus held-out). */
   readonly trainSize: number;
+  /** The held-out indices, never trained on. */
+  readonly heldOut: ReadonlySet<number>;
   readonly hasLabels: boolean;
   readonly batchSize: number;
   /** Whether every training sample stays in memory between epochs. */
@@ -156,7 +164,7 @@ export async function openTrainSet(spec: string, o: TrainSetOptions): Promise<Tr
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
   });
   const cols = columnsOf(ds);
-  const heldOut = o.heldOut ?? new Set<number>();
+  const heldOut = (typeof o.heldOut === 'function' ? o.heldOut(ds.size) : o.heldOut) ?? new Set<number>();
   const trainSize = ds.size - [...heldOut].filter((i) => i < ds.size).length;
   if (trainSize < o.batchSize)
     throw new Error(
@@ -201,6 +209,7 @@ export async function openTrainSet(spec: string, o: TrainSetOptions): Promise<Tr
     description: ds.description,
     size: ds.size,
     trainSize,
+    heldOut,
     hasLabels: ds.hasLabels,
     batchSize: o.batchSize,
     resident,
