@@ -2,7 +2,7 @@ import { writeReport, type BackendName, type CompressOptions, type CompressResul
 import { UsageError } from '../errors.js';
 import { parseInputShapes } from '../load.js';
 import { json, pct } from '../output.js';
-import { fidelityTable, int } from './measure.js';
+import { fidelityTable, int, num } from './measure.js';
 
 /** What `quantize` and `prune` share: the flags of the compress runner, as commander hands them over. */
 export interface CompressFlags {
@@ -69,11 +69,8 @@ export function flagOptions<M extends string>(
         .map((s) => s.trim())
         .filter(Boolean);
     else if (kind === 'int') out[key] = int(kebab(flag), String(v), 0);
-    else if (kind === 'number') {
-      const n = Number(v);
-      if (!Number.isFinite(n)) throw new UsageError(`--${kebab(flag)}: '${String(v)}' is not a number`);
-      out[key] = n;
-    } else out[key] = v;
+    else if (kind === 'number') out[key] = num(kebab(flag), String(v));
+    else out[key] = v;
   }
   return out;
 }

@@ -10,7 +10,7 @@ import {
 } from '@edgeforge/forge';
 import { UsageError } from '../errors.js';
 import { bytes, count, json, pct, table } from '../output.js';
-import { fidelityTable, int } from './measure.js';
+import { fidelityTable, int, num } from './measure.js';
 
 /** Flags of `distill` and `finetune`, as commander hands them over. */
 export interface TrainFlags {
@@ -47,13 +47,6 @@ export interface DistillFlags extends TrainFlags {
   shrinkWidth?: string;
   temperature?: string;
   alpha?: string;
-}
-
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name}: '${v}' is not a number`);
-  return n;
 }
 
 /** Options shared by both verbs; range checks happen in forge and come back as one line. */

@@ -29,6 +29,14 @@ export interface MeasureFlags {
 }
 
 /** A `--flag <n>` integer, at least `min`; usage error otherwise. */
+/** `--name <x>` as a finite number (usage error otherwise); undefined when not given. */
+export function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name}: '${v}' is not a number`);
+  return n;
+}
+
 export function int(name: string, v: string | undefined, min = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
